@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import soundfile as sf
@@ -41,7 +41,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def write_wav_atomic(path: str | os.PathLike, audio: np.ndarray, fs: int, subtype: str = "PCM_16") -> None:
-    """Write a WAV file atomically. ``audio`` is float in [-1, 1], shape (samples,) or (samples, ch)."""
+    """Write a WAV file atomically. ``audio`` is float in [-1, 1], shape (samples,) or (samples, ch).
+
+    Prefer PCM subtypes for outputs that must be reproducible byte for byte: libsndfile adds a PEAK
+    chunk with a timestamp to FLOAT WAV files.
+    """
     with atomic_path(path, suffix=".wav") as tmp:
         sf.write(tmp, audio, fs, subtype=subtype, format="WAV")
 

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Stage 2 steps: fixed train/dev/test sets from the stage-1 lists, parameters first, then audio.
+
+plan      split speakers/noises/RIRs into train/dev/test (whole speakers held out), draw every
+          utterance's parameters from the seed and write <sim-dir>/<set>/meta.tsv
+render    one job's share of a meta.tsv: write noisy/clean/noise wavs (skips finished ones)
+finalize  write the ESPnet data dir data/<set>/ (wav.scp spk1.scp noise1.scp utt2spk spk2utt
+          utt2dur meta.tsv) and a summary of what the rendering measured and repaired
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyscripts"))
+from simulation_config import SPLITS, SimulationConfig, load_simulation_config  # noqa: E402
+from tfgpl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic  # noqa: E402
+from tfgpl.mixing import PEAK, fit_length, mix  # noqa: E402
+
+log = logging.getLogger("simulate")
+
+META_FIELDS = [
+    "key", "speaker", "clean_key", "clean_path", "clean_offset", "num_samples",
+    "noise_keys", "noise_paths", "noise_offsets", "rir_key", "rir_path", "snr_db", "level_dbfs",
+]  # fmt: skip
+
+
+def split_by_share(groups: dict[str, float], dev_share: float, test_share: float, rng) -> dict[str, str]:
+    """Assign whole groups (speakers, or files) to dev/test/train by their share of the total.
+
+    Groups are visited in a seeded random order; a group joins a held-out set while that set is
+    short of its target and would not overshoot it by more than half. Each set gets at least one.
+    """
+    names = sorted(groups)
+    if len(names) < 3:
+        raise ValueError(f"need at least 3 groups to hold out dev and test, got {len(names)}: {names}")
+    order = [names[i] for i in rng.permutation(len(names))]
+    total = sum(groups.values())
+    targets = {"test": test_share * total, "dev": dev_share * total}
+    filled = {"test": 0.0, "dev": 0.0}
+    assign = {}
+    for name in order:
+        size = groups[name]
+        for split in ("test", "dev"):
+            short = targets[split] - filled[split]
+            if short > 0 and (filled[split] + size <= targets[split] * 1.5 or filled[split] == 0):
+                if filled[split] == 0 and size > 0.5 * total:
+                    continue  # never give most of the data to a held-out set
+                assign[name] = split
+                filled[split] += size
+                break
+        else:
+            assign[name] = "train"
+    for split in ("test", "dev"):
+        if split not in assign.values():  # take the smallest training group
+            train = sorted((groups[n], n) for n, s in assign.items() if s == "train")
+            if len(train) < 2:
+                raise ValueError(f"cannot hold out a {split} group: too few groups")
+            assign[train[0][1]] = split
+    return assign
+
+
+def _read_kind(list_dir: Path, kind: str):
+    wav = read_list(list_dir / kind / "wav.scp")
+    dur = {k: float(v) for k, v in read_list(list_dir / kind / "utt2dur").items()}
+    spk = read_list(list_dir / kind / "utt2spk")
+    if set(wav) != set(dur) or set(wav) != set(spk):
+        raise ValueError(f"{list_dir / kind}: wav.scp, utt2dur and utt2spk have different keys")
+    return wav, dur, spk
+
+
+def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path) -> None:
+    rng = np.random.default_rng([cfg.seed, 0])
+    pools: dict[str, dict[str, list[str]]] = {s: {} for s in SPLITS}
+    lists = {}
+    for kind, prefix in (("clean", ""), ("noise", "noise_"), ("rir", "rir_")):
+        wav, dur, spk = _read_kind(list_dir, kind)
+        lists[kind] = (wav, dur, spk)
+        groups: dict[str, float] = defaultdict(float)
+        for key, s in spk.items():
+            groups[s] += dur[key]
+        assign = split_by_share(
+            groups, cfg.split[f"{prefix}dev_share"], cfg.split[f"{prefix}test_share"], rng
+        )
+        for split in SPLITS:
+            pools[split][kind] = sorted(k for k in wav if assign[spk[k]] == split)
+            if not pools[split][kind]:
+                raise ValueError(f"no {kind} files left for {split}: lower the held-out shares")
+        held = {s: sorted(g for g, a in assign.items() if a == s) for s in ("dev", "test")}
+        log.info(
+            "%s split: %s",
+            kind,
+            ", ".join(f"{s}={len(pools[s][kind])} files" for s in SPLITS)
+            + (f"; dev speakers {held['dev']}, test speakers {held['test']}" if kind == "clean" else ""),
+        )
+
+    for set_index, (name, spec) in enumerate(sorted(cfg.sets.items())):
+        wav, dur, spk = lists["clean"]
+        n_samples = int(round(spec.segment_s * cfg.fs))
+        clean_pool = pools[name]["clean"]
+        long_enough = [k for k in clean_pool if dur[k] * cfg.fs >= n_samples]
+        pool = long_enough or clean_pool
+        if not long_enough:
+            log.warning(
+                "%s: no clean file is %.1f s long; shorter ones are zero-padded", name, spec.segment_s
+            )
+        rows = []
+        for i in range(spec.num_utts):
+            r = np.random.default_rng([cfg.seed, 1, set_index, i])
+            ckey = pool[r.integers(len(pool))]
+            room = max(int(dur[ckey] * cfg.fs) - n_samples, 0)
+            n_noise = int(r.integers(cfg.noises_per_mixture[0], cfg.noises_per_mixture[1] + 1))
+            nkeys = [pools[name]["noise"][r.integers(len(pools[name]["noise"]))] for _ in range(n_noise)]
+            noffs = [int(r.integers(max(int(lists["noise"][1][k] * cfg.fs), 1))) for k in nkeys]
+            use_rir = r.random() < cfg.rir_prob
+            rkey = pools[name]["rir"][r.integers(len(pools[name]["rir"]))] if use_rir else "-"
+            rows.append({
+                "key": f"{spk[ckey]}-{name}{i:06d}",
+                "speaker": spk[ckey],
+                "clean_key": ckey,
+                "clean_path": wav[ckey],
+                "clean_offset": int(r.integers(room + 1)),
+                "num_samples": n_samples,
+                "noise_keys": ",".join(nkeys),
+                "noise_paths": "|".join(lists["noise"][0][k] for k in nkeys),
+                "noise_offsets": ",".join(map(str, noffs)),
+                "rir_key": rkey,
+                "rir_path": lists["rir"][0][rkey] if use_rir else "-",
+                "snr_db": f"{r.uniform(*cfg.snr_db):.3f}",
+                "level_dbfs": f"{r.uniform(*cfg.speech_level_dbfs):.3f}",
+            })  # fmt: skip
+        rows.sort(key=lambda row: row["key"].encode())
+        write_meta(sim_dir / name / "meta.tsv", rows)
+        log.info("%s: planned %d utterances of %.1f s", name, len(rows), spec.segment_s)
+
+
+def write_meta(path: Path, rows: list[dict]) -> None:
+    lines = ["\t".join(META_FIELDS)] + ["\t".join(str(row[f]) for f in META_FIELDS) for row in rows]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_meta(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if rows and list(rows[0]) != META_FIELDS:
+        raise ValueError(f"{path}: unexpected columns {list(rows[0])}")
+    return rows
+
+
+def _load(path: str, fs: int) -> np.ndarray:
+    audio, sr = sf.read(path, dtype="float32")
+    if sr != fs or audio.ndim != 1:
+        raise ValueError(f"{path}: expected {fs} Hz mono (run stage 1), got {sr} Hz, shape {audio.shape}")
+    return audio
+
+
+def render(cfg: SimulationConfig, meta: Path, out_dir: Path) -> None:
+    stats: Counter = Counter()
+    for row in read_meta(meta):
+        outs = [out_dir / sub / f"{row['key']}.wav" for sub in ("noisy", "clean", "noise")]
+        if all(o.exists() for o in outs):
+            stats["cached"] += 1
+            continue
+        n = int(row["num_samples"])
+        clean = _load(row["clean_path"], cfg.fs)[int(row["clean_offset"]) :][:n]
+        if len(clean) < n:
+            stats["zero_padded"] += 1
+            clean = np.pad(clean, (0, n - len(clean)))
+        noises = [
+            fit_length(_load(p, cfg.fs), n, int(o))
+            for p, o in zip(row["noise_paths"].split("|"), row["noise_offsets"].split(","), strict=True)
+        ]
+        rir = None if row["rir_key"] == "-" else _load(row["rir_path"], cfg.fs)
+        try:
+            m = mix(clean, noises, rir, float(row["snr_db"]), float(row["level_dbfs"]), cfg.fs,
+                    cfg.early_reflection_ms, cfg.clipping)  # fmt: skip
+        except ValueError as err:
+            raise SystemExit(f"simulate: utterance {row['key']} ({row['clean_path']}): {err}") from err
+        stats["scaled_to_avoid_clipping"] += m.scaled
+        stats["clipped"] += m.clipped
+        stats["reverberant"] += rir is not None
+        # The noise file is written last: its presence marks the utterance complete. 16-bit PCM, as
+        # DNS5 ships: float WAVs from libsndfile carry a timestamped PEAK chunk (not reproducible).
+        for sub, audio in (("noisy", m.noisy), ("clean", m.target), ("noise", m.noise)):
+            write_wav_atomic(out_dir / sub / f"{row['key']}.wav", audio, cfg.fs)
+        stats["rendered"] += 1
+    log.info("%s: %s", meta, dict(stats))
+
+
+def finalize(cfg: SimulationConfig, meta: Path, audio_dir: Path, data_dir: Path) -> None:
+    """Write the data dir; the summary is computed from the files, so it is the same after a resume."""
+    rows = read_meta(meta)
+    lists: dict[str, dict[str, str]] = {n: {} for n in ("wav.scp", "spk1.scp", "noise1.scp")}
+    for row in rows:
+        for name, sub in (("wav.scp", "noisy"), ("spk1.scp", "clean"), ("noise1.scp", "noise")):
+            path = (audio_dir / sub / f"{row['key']}.wav").resolve()
+            if not path.exists():
+                raise SystemExit(f"simulate: {path} is missing: rerun the render step of stage 2")
+            lists[name][row["key"]] = str(path)
+    for name, items in lists.items():
+        write_list(data_dir / name, items)
+    utt2spk = {r["key"]: r["speaker"] for r in rows}
+    write_list(data_dir / "utt2spk", utt2spk)
+    spk2utt = defaultdict(list)
+    for key in sorted(utt2spk, key=str.encode):
+        spk2utt[utt2spk[key]].append(key)
+    write_list(data_dir / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
+    write_list(data_dir / "utt2dur", {r["key"]: f"{int(r['num_samples']) / cfg.fs:.3f}" for r in rows})
+    write_text_atomic(data_dir / "meta.tsv", meta.read_text(encoding="utf-8"))
+    peak_limited = sum(
+        abs(float(np.max(np.abs(sf.read(p, dtype="float32")[0]))) - PEAK) < 1e-4
+        for p in lists["wav.scp"].values()
+    )
+    summary = {
+        "utterances": len(rows),
+        "speakers": len(spk2utt),
+        "reverberant": sum(r["rir_key"] != "-" for r in rows),
+        f"peak_limited_by_{cfg.clipping}": peak_limited,
+        "hours": round(len(rows) and sum(int(r["num_samples"]) for r in rows) / cfg.fs / 3600, 4),
+    }
+    write_text_atomic(data_dir / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    log.info("%s: %s", data_dir, summary)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("plan")
+    p.add_argument("--list-dir", type=Path, required=True)
+    p.add_argument("--sim-dir", type=Path, required=True)
+    p = sub.add_parser("render")
+    p.add_argument("--meta", type=Path, required=True)
+    p.add_argument("--audio-dir", type=Path, required=True)
+    p = sub.add_parser("finalize")
+    p.add_argument("--meta", type=Path, required=True)
+    p.add_argument("--audio-dir", type=Path, required=True)
+    p.add_argument("--data-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
+    )
+    try:
+        cfg = load_simulation_config(args.config)
+    except ValueError as err:
+        raise SystemExit(f"simulate: config error: {err}") from err
+    if args.cmd == "plan":
+        plan(cfg, args.list_dir, args.sim_dir)
+    elif args.cmd == "render":
+        render(cfg, args.meta, args.audio_dir)
+    else:
+        finalize(cfg, args.meta, args.audio_dir, args.data_dir)
+
+
+if __name__ == "__main__":
+    main()
