@@ -122,6 +122,8 @@ def _to_mono_16k(path: Path, fs_out: int, stats: Counter) -> np.ndarray:
     audio = audio[:, 0]
     if not np.all(np.isfinite(audio)):
         raise ValueError("NaN or Inf samples")
+    if np.max(np.abs(audio)) < 1e-5:
+        raise ValueError("silent: every sample is below -100 dBFS")
     if fs != fs_out:
         if fs != 48000:
             stats[f"resampled_from_{fs}"] += 1
@@ -139,8 +141,8 @@ def convert(part: Path, root: Path, audio_dir: Path, fs: int, out: Path, progres
         # datasets_fullband/<kind folder>/a/b.flac -> <audio-dir>/a/b.wav
         dst = audio_dir.joinpath(*Path(relpath).parts[2:]).with_suffix(".wav")
         try:
-            if dst.exists():
-                stats["cached"] += 1
+            if dst.exists() and dst.stat().st_mtime >= (root / relpath).stat().st_mtime:
+                stats["cached"] += 1  # a source file changed since (a rebuilt corpus) is converted again
                 seconds = sf.info(dst).duration
             else:
                 audio = _to_mono_16k(root / relpath, fs, stats)

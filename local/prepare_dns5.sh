@@ -4,9 +4,10 @@
 #   local/prepare_dns5.sh [options] <dns5-root> <list-dir>
 #
 # Writes <list-dir>/{clean,noise,rir}/{wav.scp,utt2dur,utt2spk,spk2utt,summary.json,bad_files.tsv}
-# (noise and RIR files are their own "speakers", as in Kaldi). The 16 kHz audio goes to --audio-dir (a cache: files already there are not
-# converted again). Each step leaves a .done marker, so a rerun after a kill redoes only what is
-# missing; delete <list-dir> to redo the lists, and --audio-dir to redo the audio.
+# (noise and RIR files are their own "speakers", as in Kaldi). The 16 kHz audio goes to --audio-dir,
+# a cache: a file already there and newer than its source is not converted again. Each step leaves a
+# .done marker, so a rerun after a kill redoes only what is missing; delete <list-dir> to redo the
+# lists, and --audio-dir to redo the audio.
 set -euo pipefail
 
 log() {
@@ -34,10 +35,18 @@ root=$1
 list_dir=$2
 tmp=${list_dir}/tmp
 
+# The lists belong to one tree and subset choice; another one (or a rebuilt embedded corpus, whose
+# manifest is newer) starts the lists over. Converted audio stays cached unless its source changed.
+source_id="$(cd "${root}" && pwd) ${subsets}"
+if [ -f "${tmp}/.scan.done" ] && { [ "$(cat "${tmp}/.scan.done")" != "${source_id}" ] ||
+    [ "${root}/manifest.tsv" -nt "${tmp}/.scan.done" ]; }; then
+    log "${list_dir} was made from another tree or subsets; making it again"
+    rm -rf "${list_dir}"
+fi
 if [ ! -f "${tmp}/.scan.done" ]; then
     log "Scanning ${root} (clean subsets: ${subsets})"
     python3 local/prepare_dns5.py scan --root "${root}" --subsets "${subsets}" --out-dir "${tmp}"
-    touch "${tmp}/.scan.done"
+    echo "${source_id}" > "${tmp}/.scan.done"
 fi
 
 for kind in clean noise rir; do

@@ -38,7 +38,8 @@ def split_by_share(groups: dict[str, float], dev_share: float, test_share: float
     """Assign whole groups (speakers, or files) to dev/test/train by their share of the total.
 
     Groups are visited in a seeded random order; a group joins a held-out set while that set is
-    short of its target and would not overshoot it by more than half. Each set gets at least one.
+    short of its target and would not overshoot it by more than half. A held-out set that is still
+    empty afterwards takes the smallest training group, so each set gets at least one group.
     """
     names = sorted(groups)
     if len(names) < 3:
@@ -49,19 +50,14 @@ def split_by_share(groups: dict[str, float], dev_share: float, test_share: float
     filled = {"test": 0.0, "dev": 0.0}
     assign = {}
     for name in order:
-        size = groups[name]
+        assign[name] = "train"
         for split in ("test", "dev"):
-            short = targets[split] - filled[split]
-            if short > 0 and (filled[split] + size <= targets[split] * 1.5 or filled[split] == 0):
-                if filled[split] == 0 and size > 0.5 * total:
-                    continue  # never give most of the data to a held-out set
+            if filled[split] < targets[split] and filled[split] + groups[name] <= 1.5 * targets[split]:
                 assign[name] = split
-                filled[split] += size
+                filled[split] += groups[name]
                 break
-        else:
-            assign[name] = "train"
     for split in ("test", "dev"):
-        if split not in assign.values():  # take the smallest training group
+        if split not in assign.values():
             train = sorted((groups[n], n) for n, s in assign.items() if s == "train")
             if len(train) < 2:
                 raise ValueError(f"cannot hold out a {split} group: too few groups")
@@ -78,7 +74,27 @@ def _read_kind(list_dir: Path, kind: str):
     return wav, dur, spk
 
 
-def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path) -> None:
+def write_dynamic_mixing_dir(dm_dir: Path, pools: dict, lists: dict) -> None:
+    """The training speakers' clean speech, noises and RIRs, for on-the-fly mixing (no audio written).
+
+    ``spk1.scp`` lists whole clean files; ``noise.scp`` and ``rir.scp`` are the training shares.
+    There is deliberately no ``wav.scp``: the mixture only exists inside the data loader.
+    """
+    wav, dur, spk = lists["clean"]
+    keys = pools["train"]["clean"]
+    write_list(dm_dir / "spk1.scp", {k: wav[k] for k in keys})
+    write_list(dm_dir / "utt2spk", {k: spk[k] for k in keys})
+    spk2utt = defaultdict(list)
+    for key in keys:
+        spk2utt[spk[key]].append(key)
+    write_list(dm_dir / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
+    write_list(dm_dir / "utt2dur", {k: f"{dur[k]:.3f}" for k in keys})
+    for kind in ("noise", "rir"):
+        write_list(dm_dir / f"{kind}.scp", {k: lists[kind][0][k] for k in pools["train"][kind]})
+    log.info("%s: %d clean files, %d speakers for on-the-fly mixing", dm_dir, len(keys), len(spk2utt))
+
+
+def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path, dm_dir: Path | None = None) -> None:
     rng = np.random.default_rng([cfg.seed, 0])
     pools: dict[str, dict[str, list[str]]] = {s: {} for s in SPLITS}
     lists = {}
@@ -102,6 +118,9 @@ def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path) -> None:
             ", ".join(f"{s}={len(pools[s][kind])} files" for s in SPLITS)
             + (f"; dev speakers {held['dev']}, test speakers {held['test']}" if kind == "clean" else ""),
         )
+
+    if dm_dir is not None:
+        write_dynamic_mixing_dir(dm_dir, pools, lists)
 
     for set_index, (name, spec) in enumerate(sorted(cfg.sets.items())):
         wav, dur, spk = lists["clean"]
@@ -144,8 +163,11 @@ def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path) -> None:
 
 
 def write_meta(path: Path, rows: list[dict]) -> None:
+    """Write meta.tsv, leaving an identical existing file untouched (its time stamp marks the plan)."""
     lines = ["\t".join(META_FIELDS)] + ["\t".join(str(row[f]) for f in META_FIELDS) for row in rows]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    if not (path.exists() and path.read_text(encoding="utf-8") == text):
+        write_text_atomic(path, text)
 
 
 def read_meta(path: Path) -> list[dict]:
@@ -238,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("plan")
     p.add_argument("--list-dir", type=Path, required=True)
     p.add_argument("--sim-dir", type=Path, required=True)
+    p.add_argument("--dm-dir", type=Path, help="also write the on-the-fly mixing lists of train here")
     p = sub.add_parser("render")
     p.add_argument("--meta", type=Path, required=True)
     p.add_argument("--audio-dir", type=Path, required=True)
@@ -254,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         raise SystemExit(f"simulate: config error: {err}") from err
     if args.cmd == "plan":
-        plan(cfg, args.list_dir, args.sim_dir)
+        plan(cfg, args.list_dir, args.sim_dir, args.dm_dir)
     elif args.cmd == "render":
         render(cfg, args.meta, args.audio_dir)
     else:

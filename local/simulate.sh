@@ -4,7 +4,8 @@
 #   local/simulate.sh [options] <list-dir> <data-dir>
 #
 # Step 1 (plan) draws every utterance's parameters from conf/simulation.yaml's seed into
-# <sim-dir>/<set>/meta.tsv; step 2 renders the audio in --nj jobs; step 3 writes <data-dir>/<set>/.
+# <sim-dir>/<set>/meta.tsv, and lists the training speech, noises and RIRs for on-the-fly mixing in
+# <data-dir>/train_dm/; step 2 renders the audio in --nj jobs; step 3 writes <data-dir>/<set>/.
 # A finished set has <data-dir>/<set>/.done; a rerun renders only utterances that are missing.
 set -euo pipefail
 
@@ -13,13 +14,13 @@ log() {
     echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 
-config=conf/simulation.yaml # simulation parameters
+sim_config=conf/simulation.yaml # simulation parameters
 nj=4                        # parallel rendering jobs per set
 cmd=run.pl                  # job launcher (see cmd.sh)
 sim_dir=dump/sim            # audio and parameters of the simulated sets
 
 help_message="Usage: $0 [options] <list-dir> <data-dir>
-Simulates the sets of --config (default ${config}) from the stage-1 lists."
+Simulates the sets of --sim-config (default ${sim_config}) from the stage-1 lists."
 
 . utils/parse_options.sh
 
@@ -29,12 +30,13 @@ if [ $# -ne 2 ]; then
 fi
 list_dir=$1
 data_dir=$2
-sim=(python3 local/simulate.py --config "${config}")
+sim=(python3 local/simulate.py --config "${sim_config}")
 
-if [ ! -f "${sim_dir}/.plan.done" ] || [ "${config}" -nt "${sim_dir}/.plan.done" ]; then
-    log "Planning from ${config}"
-    "${sim[@]}" plan --list-dir "${list_dir}" --sim-dir "${sim_dir}"
-    touch "${sim_dir}/.plan.done"
+if [ ! -f "${sim_dir}/.plan.done" ] || [ "${sim_config}" -nt "${sim_dir}/.plan.done" ]; then
+    log "Planning from ${sim_config}"
+    "${sim[@]}" plan --list-dir "${list_dir}" --sim-dir "${sim_dir}" --dm-dir "${data_dir}/train_dm"
+    utils/validate_data_dir.sh --no-feats --no-text --no-wav "${data_dir}/train_dm"
+    touch "${sim_dir}/.plan.done" "${data_dir}/train_dm/.done"
 fi
 
 for meta in "${sim_dir}"/*/meta.tsv; do
