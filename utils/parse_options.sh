@@ -14,11 +14,12 @@
 __po_list_options() {
     # Options are the top-level `name=value` lines of the calling script, in order.
     local script="$1" name
-    grep -oE '^[a-z][a-z0-9_]*=' "${script}" | tr -d '=' | awk '!seen[$0]++' | while read -r name; do
-        if [ -n "${!name+set}" ]; then
-            printf '  --%-22s %s\n' "${name//_/-}" "${!name}"
-        fi
-    done
+    grep -oE '^[a-z][a-z0-9_]*=' "${script}" | tr -d '=' | awk '$0 != "help_message" && !seen[$0]++' |
+        while read -r name; do
+            if [ -n "${!name+set}" ]; then
+                printf '  --%-22s %s\n' "${name//_/-}" "${!name}"
+            fi
+        done
 }
 
 __po_usage() {
