@@ -357,7 +357,7 @@ def sge_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         subprocess.run([script, "--stop", str(state)], capture_output=True, timeout=120)
 
 
-@pytest.mark.slow
+@pytest.mark.sge
 def test_real_grid_engine(tmp_path: Path, sge_cluster: dict) -> None:
     conf = str(ROOT / "conf" / "queue.conf")
     args = ["--config", conf, "--poll-interval", "1", "--mem", "100M", "--num-threads", "1"]
