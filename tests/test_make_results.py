@@ -1,0 +1,159 @@
+"""make_results.py: RESULTS.md from a fake experiment tree."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import make_results
+
+DNSMOS = ("DNSMOS_P808", "DNSMOS_SIG", "DNSMOS_BAK", "DNSMOS_OVRL")
+INTRUSIVE = ("PESQ_WB", "STOI", "SI_SNR")
+
+
+def summary(base: float, metrics, has_ref: bool, n: int = 40, flagged: int = 0) -> dict:
+    return {
+        "n_utts": n,
+        "has_reference": has_ref,
+        "inf_scp": "x/spk1.scp",
+        "ref_scp": "data/test/spk1.scp" if has_ref else None,
+        "metrics": {
+            m: {
+                "n": n - flagged,
+                "n_flagged": flagged,
+                "mean": base + i,
+                "std": 0.3,
+                "ci95": 0.0123 + i / 1000,
+            }
+            for i, m in enumerate(metrics)
+        },
+    }
+
+
+def write(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data) if isinstance(data, dict) else data)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    exp = tmp_path / "exp"
+    write(exp / "noisy/decode_test/scoring/summary.json", summary(1.0, INTRUSIVE + DNSMOS, True))
+    for k, tag in enumerate(("dl", "pl")):
+        d = exp / f"enh_{tag}"
+        write(d / "decode_test/scoring/summary.json", summary(2.0 + k, INTRUSIVE + DNSMOS, True, flagged=k))
+        write(d / "decode_blind/scoring/summary.json", summary(3.0 + k, DNSMOS, False, n=12))
+        write(d / "config.yaml", "separator: tfgridnet_pl\n")
+        write(
+            d / "complexity.json",
+            {
+                "params": 2_368_018 + k * 30_000,
+                "params_inference": 2_368_018,
+                "gmacs_per_s_train": 33.84 + k * 0.04,
+                "gmacs_per_s_inference": 33.84,
+                "config": f"conf/train_{tag}.yaml",
+            },
+        )
+        write(
+            d / "run.sh",
+            f"#!/usr/bin/env bash\ncd /x\n. ./path.sh\npython3 pyscripts/enh_train.py --config "
+            f'conf/train_{tag}.yaml "$@"\n',
+        )
+        write(
+            d / "decode_test/logdir/inference.1.log", "# python3 pyscripts/enh_inference.py --key_file k.1\n"
+        )
+    write(
+        exp / "noisy/decode_test/scoring/logdir/score.1.log",
+        "# python3 pyscripts/score_enh.py --x 1\n# ...\n",
+    )
+    return tmp_path
+
+
+def render(tree: Path, sets: str, systems: str = "noisy dl pl") -> str:
+    out = tree / "RESULTS.md"
+    make_results.main(
+        [
+            "--exp",
+            str(tree / "exp"),
+            "--sets",
+            sets,
+            "--systems",
+            systems,
+            "--out",
+            str(out),
+            "--sim-config",
+            "conf/simulation.yaml",
+            "--figures",
+            "",
+        ]
+    )
+    assert not list(tree.glob(".RESULTS.md.*")), "no temporary file left behind"
+    return out.read_text()
+
+
+def section(text: str, title: str) -> str:
+    start = text.index(title)
+    nxt = text.find("\n### ", start + 1)
+    return text[start : nxt if nxt > 0 else None]
+
+
+def test_both_tables_with_rows_values_and_reference(tree):
+    text = render(tree, "test")
+    assert text.startswith(make_results.MARKER)
+    assert "## Environments" in text and "- python version:" in text and "- CPU:" in text
+    t1 = section(text, "### Table 1: DNSMOS (test)")
+    t2 = section(text, "### Table 2: intrusive metrics (test)")
+    assert "|system|Para. (M)|MACs (G/s)|DNSMOS P.808|BAK|SIG|OVRL|#utt|" in t1
+    assert "|system|Para. (M)|MACs (G/s)|PESQ|STOI|SI-SNR (dB)|#utt|" in t2
+    ours = t2[: t2.index("The reference's published numbers")]
+    rows = [ln for ln in ours.splitlines() if ln.startswith("|")][2:]
+    assert [r.split("|")[1] for r in rows] == ["Noisy", "DL", "PL"]
+    # PL: base 3.0, PESQ is metric 0 -> 3.000 +- 0.012; SI_SNR metric 2 -> 5.000 +- 0.014; one flagged
+    assert rows[2] == "|PL|2.37|33.84|3.000 ± 0.012|4.000 ± 0.013|5.000 ± 0.014|40 (1 flagged)|"
+    assert rows[0] == "|Noisy|–|–|1.000 ± 0.012|2.000 ± 0.013|3.000 ± 0.014|40|"
+    # DNSMOS columns are in P.808, BAK, SIG, OVRL order whatever the order in summary.json
+    dl = next(ln for ln in t1.splitlines() if ln.startswith("|DL|"))
+    assert dl.split("|")[4:8] == ["5.000 ± 0.015", "7.000 ± 0.017", "6.000 ± 0.016", "8.000 ± 0.018"]
+    # the reference's numbers, labelled as such
+    assert "DNS Challenge 5" in t1 and "not comparable" in t1
+    assert "|PL (reference)|2.36|33.69|3.877|4.128|3.481|3.219|–|" in t1
+    assert "|DL (reference)|2.36|33.65|2.763|0.882|16.827|–|" in t2
+    assert "SI-SNR in dB" in text and "higher-is-better" in text
+    assert "PL training graph (with its training-only heads): 2.40 M params, 33.88 GMAC/s." in text
+    assert "DL training graph" not in text  # DL's training and inference graphs are the same
+    assert "python3 pyscripts/enh_train.py --config conf/train_pl.yaml`" in text
+    assert "decode (job 1): `python3 pyscripts/enh_inference.py --key_file k.1`" in text
+    assert "score (job 1): `python3 pyscripts/score_enh.py --x 1`" in text
+    assert "Warning" not in text
+
+
+def test_set_without_references_gets_table_1_only_and_missing_system_warns(tree):
+    text = render(tree, "test blind")
+    blind = text[text.index("## blind") :]
+    assert "### Table 1: DNSMOS (blind)" in blind
+    assert "Table 2" not in blind
+    assert "`blind` has no clean references" in blind
+    assert re.search(r"> \*\*Warning:\*\* Noisy has no scores for `blind`: `.*summary.json` is missing", text)
+    noisy = next(
+        ln for ln in section(text, "### Table 1: DNSMOS (blind)").splitlines() if ln.startswith("|Noisy|")
+    )
+    assert noisy == "|Noisy|–|–|–|–|–|–|–|"
+
+
+def test_missing_metric_complexity_and_bad_json_warn_instead_of_crashing(tree):
+    exp = tree / "exp"
+    s = json.loads((exp / "enh_dl/decode_test/scoring/summary.json").read_text())
+    del s["metrics"]["STOI"]
+    write(exp / "enh_dl/decode_test/scoring/summary.json", s)
+    (exp / "enh_pl/complexity.json").unlink()
+    write(exp / "noisy/decode_test/scoring/summary.json", "{not json")
+    text = render(tree, "test", systems="noisy dl pl xl")
+    assert "> **Warning:** DL on `test`: no STOI in its summary.json" in text
+    assert "PL: `" in text and "complexity.json` is missing" in text
+    assert "is not valid JSON" in text
+    assert "XL has no scores for `test`" in text
+    pl = next(ln for ln in section(text, "### Table 2").splitlines() if ln.startswith("|PL|"))
+    assert pl.startswith("|PL|–|–|3.000")
