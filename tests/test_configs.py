@@ -1,0 +1,101 @@
+"""Training and decoding YAMLs: they load through ESPnet, DL/PL siblings differ in a few lines."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+import yaml
+from espnet2.enh.loss.wrappers.fixed_order import FixedOrderSolver
+
+from tfgpl.complexity import build_enh_model
+from tfgpl.hybrid_loss import HybridLoss
+from tfgpl.pl_wrapper import ProgressiveLossWrapper
+from tfgpl.tfgridnet_pl import TFGridNetPL
+
+ROOT = Path(__file__).resolve().parents[1]
+TUNING = ROOT / "conf" / "tuning"
+CONFIGS = {
+    "dl": "train_enh_tfgridnet_dl.yaml",
+    "pl": "train_enh_tfgridnet_pl.yaml",
+    "pl_relative": "train_enh_tfgridnet_pl_relative.yaml",
+    "dl_small": "train_enh_tfgridnet_dl_small.yaml",
+    "pl_small": "train_enh_tfgridnet_pl_small.yaml",
+    "pl_relative_small": "train_enh_tfgridnet_pl_relative_small.yaml",
+}
+SIBLINGS = [("dl", "pl"), ("dl_small", "pl_small"), ("pl", "pl_relative"), ("pl_small", "pl_relative_small")]
+
+
+def changed_lines(a: str, b: str) -> int:
+    """Lines removed plus lines added between two files (the '<' and '>' lines of `diff`)."""
+    diff = difflib.unified_diff(
+        (TUNING / a).read_text().splitlines(), (TUNING / b).read_text().splitlines(), lineterm="", n=0
+    )
+    return sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+@pytest.mark.parametrize(("a", "b"), SIBLINGS)
+def test_siblings_differ_in_at_most_ten_lines(a, b):
+    n = changed_lines(CONFIGS[a], CONFIGS[b])
+    assert 0 < n <= 10, f"{CONFIGS[a]} vs {CONFIGS[b]}: {n} changed lines"
+
+
+@pytest.mark.parametrize(("a", "b"), SIBLINGS)
+def test_header_names_the_sibling(a, b):
+    """DL and PL name each other on their first line; a relative variant names its absolute PL."""
+    first_a = (TUNING / CONFIGS[a]).read_text().splitlines()[0]
+    first_b = (TUNING / CONFIGS[b]).read_text().splitlines()[0]
+    assert first_b.startswith("#") and CONFIGS[a] in first_b
+    if not b.startswith("pl_relative"):
+        assert first_a.startswith("#") and CONFIGS[b] in first_a
+
+
+@pytest.mark.parametrize("tag", sorted(CONFIGS))
+def test_config_builds_the_described_model(tag):
+    path = TUNING / CONFIGS[tag]
+    conf = yaml.safe_load(path.read_text())
+    assert conf["best_model_criterion"] == [["valid", "loss", "min"]]
+    assert conf["iterator_type"] == "chunk" and conf["optim"] == "adam"
+    assert not [k for k in conf if "data_path" in k or "shape_file" in k], "data paths belong to run.sh"
+    model = build_enh_model(path)
+    sep = model.separator
+    assert isinstance(sep, TFGridNetPL)
+    assert (sep.enc.stft.n_fft, sep.enc.stft.hop_length, sep.enc.stft.window) == (512, 256, "sqrt_hann")
+    assert sep.n_layers == 5 and sep.blocks[0].n_head == 4
+    assert sep.blocks[0].intra_rnn.bidirectional and sep.blocks[0].inter_rnn.bidirectional
+    [wrapper] = model.loss_wrappers
+    crit = wrapper.criterion
+    assert isinstance(crit, HybridLoss)
+    assert (crit.mag_weight, crit.ri_weight, crit.compress_exp, crit.sisnr_weight) == (70, 30, 0.3, 1)
+    if tag.startswith("dl"):
+        assert not sep.intermediate_heads and type(wrapper) is FixedOrderSolver
+    else:
+        assert sep.intermediate_heads and isinstance(wrapper, ProgressiveLossWrapper)
+        assert wrapper.mode == ("relative" if "relative" in tag else "absolute")
+        if wrapper.mode == "absolute":
+            assert wrapper.snrs == [0, 5, 10, 15]
+    params = sum(p.numel() for p in model.parameters())
+    if tag.endswith("small"):
+        assert params <= 500_000
+    else:
+        assert 2.3e6 < params < 2.4e6
+
+
+def test_decode_config_is_accepted_by_enh_inference(tmp_path):
+    from espnet2.bin.enh_inference import get_parser
+
+    args = get_parser().parse_args(
+        [
+            "--config",
+            str(ROOT / "conf" / "decode.yaml"),
+            "--output_dir",
+            str(tmp_path),
+            "--data_path_and_name_and_type",
+            "data/test/wav.scp,speech_mix,sound",
+        ]
+    )
+    conf = yaml.safe_load((ROOT / "conf" / "decode.yaml").read_text())
+    for key, value in conf.items():
+        assert getattr(args, key) == value, key
+    assert args.segment_size is None and args.normalize_output_wav is False

@@ -1,0 +1,120 @@
+"""TFGridNetPL: sqrt-Hann STFT, DL equivalence with TFGridNetV2, PL heads in training only."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
+
+from tfgpl.tfgridnet_pl import TFGridNetPL, ensure_sqrt_hann_window, sqrt_hann_window
+
+TINY = dict(
+    n_srcs=1,
+    n_fft=128,
+    stride=64,
+    n_layers=3,
+    lstm_hidden_units=8,
+    attn_n_head=2,
+    emb_dim=8,
+    emb_ks=2,
+    emb_hs=1,
+)
+
+
+def tiny(intermediate_heads: bool, seed: int = 0, **kwargs) -> TFGridNetPL:
+    torch.manual_seed(seed)
+    return TFGridNetPL(None, intermediate_heads=intermediate_heads, **{**TINY, **kwargs})
+
+
+@pytest.fixture
+def batch():
+    torch.manual_seed(1)
+    return torch.randn(2, 4000) * 0.1, torch.tensor([4000, 4000])
+
+
+def test_sqrt_hann_window_is_the_root_of_hann():
+    w = sqrt_hann_window(512)
+    assert torch.allclose(w**2, torch.hann_window(512), atol=1e-7)
+    # squared window overlap-adds to a constant at 50 % overlap: perfect reconstruction
+    ola = w[:256] ** 2 + w[256:] ** 2
+    assert torch.allclose(ola, torch.ones(256), atol=1e-6)
+
+
+def test_stft_istft_perfect_reconstruction():
+    model = TFGridNetPL(
+        None, n_srcs=1, n_fft=512, stride=256, n_layers=1, emb_dim=4, lstm_hidden_units=4, attn_n_head=1
+    )
+    assert model.enc.stft.window == "sqrt_hann" and model.dec.stft.window == "sqrt_hann"
+    torch.manual_seed(0)
+    x = torch.randn(2, 16000)
+    ilens = torch.tensor([16000, 16000])
+    spec = model.enc(x, ilens)[0]
+    y = model.dec(spec, ilens)[0]
+    assert y.shape == x.shape
+    assert (y - x).abs().max() < 1e-5
+
+
+def test_dl_is_tfgridnetv2(batch):
+    x, ilens = batch
+    dl = tiny(False)
+    ensure_sqrt_hann_window()
+    ref = TFGridNetV2(None, window="sqrt_hann", **TINY)
+    ref.load_state_dict(dl.state_dict())
+    assert len(dl.heads) == 0
+    assert sum(p.numel() for p in dl.parameters()) == sum(p.numel() for p in ref.parameters())
+    for mode in ("train", "eval"):
+        getattr(dl, mode)(), getattr(ref, mode)()
+        out, _, others = dl(x, ilens)
+        want = ref(x, ilens)[0]
+        assert torch.equal(out[0], want[0]), mode
+        assert others == {}
+
+
+def test_pl_training_returns_every_block(batch):
+    x, ilens = batch
+    pl = tiny(True).train()
+    assert len(pl.heads) == TINY["n_layers"] - 1
+    out, olens, others = pl(x, ilens)
+    assert set(others) == {"pl_block1", "pl_block2", "pl_mixture", "pl_lengths"}
+    for k in (1, 2):
+        assert others[f"pl_block{k}"].shape == x.shape
+        assert not torch.allclose(others[f"pl_block{k}"], out[0])
+    assert others["pl_mixture"] is x and torch.equal(others["pl_lengths"], ilens)
+    # the final output is exactly TFGridNetV2's forward: the heads only add outputs
+    assert torch.allclose(out[0], TFGridNetV2.forward(pl, x, ilens)[0][0], atol=1e-6)
+    assert torch.equal(olens, ilens)
+
+
+def test_pl_eval_runs_final_head_only(batch):
+    x, ilens = batch
+    pl = tiny(True).eval()
+    calls = []
+    for head in pl.heads:
+        head.register_forward_hook(lambda *args: calls.append(1))
+    out, _, others = pl(x, ilens)
+    assert calls == [] and others == {}
+    # a DL model with the same non-head weights gives the same output: decoding costs what DL's does
+    dl = tiny(False)
+    missing, unexpected = dl.load_state_dict(pl.state_dict(), strict=False)
+    assert missing == [] and all(k.startswith("heads.") for k in unexpected) and unexpected
+    dl.eval()
+    assert torch.equal(out[0], dl(x, ilens)[0][0])
+    pl.train()
+    pl(x, ilens)
+    assert len(calls) == len(pl.heads)
+
+
+def test_heads_are_training_only_parameters():
+    pl, dl = tiny(True), tiny(False)
+    head_params = sum(p.numel() for p in pl.training_only_parameters())
+    deconv_params = sum(p.numel() for p in pl.deconv.parameters())
+    assert head_params == (TINY["n_layers"] - 1) * deconv_params
+    assert sum(p.numel() for p in pl.parameters()) - head_params == sum(p.numel() for p in dl.parameters())
+    assert sum(1 for _ in dl.training_only_parameters()) == 0
+
+
+def test_heads_need_one_source_and_two_blocks():
+    with pytest.raises(ValueError, match="intermediate_heads.*n_srcs: 1"):
+        tiny(True, n_srcs=2)
+    with pytest.raises(ValueError, match="intermediate_heads.*n_layers >= 2"):
+        tiny(True, n_layers=1)
