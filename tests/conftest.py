@@ -16,3 +16,4 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(ROOT / "pyscripts"), *filter(None, [os.environ.get("PYTHONPATH")])]
 )
 os.environ["LC_ALL"] = "C"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before anything imports torch (see path.sh)

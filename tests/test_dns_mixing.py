@@ -118,3 +118,26 @@ def test_missing_noise_is_a_clear_error(setup, tmp_path):
         DNSMixingPreprocessor(
             True, str(setup / "sim.yaml"), str(tmp_path / "empty.scp"), str(setup / "rir.scp")
         )
+
+
+def test_registered_into_espnets_task(setup):
+    import argparse
+
+    import espnet2.tasks.enh as enh
+
+    import tfgpl.register  # noqa: F401
+
+    args = argparse.Namespace(
+        preprocessor="dns_mixing",
+        preprocessor_conf={
+            "simulation_config": str(setup / "sim.yaml"),
+            "noise_scp": str(setup / "noise.scp"),
+            "rir_scp": str(setup / "rir.scp"),
+        },
+    )
+    train_fn = enh.EnhancementTask.build_preprocess_fn(args, train=True)
+    assert isinstance(train_fn, DNSMixingPreprocessor) and len(train_fn.noises) == 4
+    args.preprocessor_conf["noise_scp"] = "/nonexistent/noise.scp"  # inference needs no lists
+    assert not enh.EnhancementTask.build_preprocess_fn(args, train=False).train
+    args.preprocessor = None
+    assert enh.EnhancementTask.build_preprocess_fn(args, train=True) is None

@@ -9,7 +9,8 @@ drawn from the same ranges as the fixed sets. The ranges come from the simulatio
 Randomness: every utterance draws its parameters from a generator seeded by NumPy's global
 generator, which ESPnet re-seeds each epoch (and each data-loader worker) from ``--seed``. Two models
 trained with the same seed and batch settings (DL and PL) therefore see the same mixtures, and every
-epoch sees new ones. Validation and inference data (which carry ``speech_mix``) pass through.
+epoch sees new ones. Validation and inference data (which carry ``speech_mix``) pass through, and a
+preprocessor built for them reads no lists (a packed model need not carry the training lists).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ class DNSMixingPreprocessor(AbsPreprocessor):
         noise_ref_name: str = "noise_ref1",
     ):
         super().__init__(train)
+        self.speech_ref_name = speech_ref_name
+        self.speech_name = speech_name
+        self.noise_ref_name = noise_ref_name
+        if not train:  # validation and inference only pass data through: no lists needed
+            return
         self.cfg = _load_simulation_config(simulation_config)
         self.noises = list(read_list(noise_scp).values())
         self.rirs = list(read_list(rir_scp).values())
@@ -77,9 +83,6 @@ class DNSMixingPreprocessor(AbsPreprocessor):
         if self.cfg.rir_prob > 0 and not self.rirs:
             raise ValueError(f"dns_mixing: no RIRs in {rir_scp} but rir_prob is {self.cfg.rir_prob}")
         self.noise_frames = [sf.info(p).frames for p in self.noises]
-        self.speech_ref_name = speech_ref_name
-        self.speech_name = speech_name
-        self.noise_ref_name = noise_ref_name
 
     def draw(self, rng: np.random.Generator, n: int) -> dict:
         """The random parameters of one mixture of ``n`` samples (what meta.tsv holds for fixed sets)."""

@@ -23,7 +23,13 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("separator_choices", "tfgridnet_pl", "tfgpl.tfgridnet_pl:TFGridNetPL"),
     ("loss_wrapper_choices", "progressive", "tfgpl.pl_wrapper:ProgressiveLossWrapper"),
     ("criterion_choices", "hybrid", "tfgpl.hybrid_loss:HybridLoss"),
+    ("criterion_choices", "pesq", "tfgpl.quality_criterion:QualityCriterion"),
+    ("preprocessor_choices", "dns_mixing", "tfgpl.dns_mixing:DNSMixingPreprocessor"),
 ]
+
+# ESPnet's EnhancementTask.build_preprocess_fn only knows its own preprocessors by name; ours are
+# built from preprocessor_conf alone (no extra CLI options), and every other name goes to ESPnet.
+OWN_PREPROCESSORS = {name for attr, name, _ in REGISTRY if attr == "preprocessor_choices"}
 
 
 def _load(target: str) -> type:
@@ -55,4 +61,22 @@ def register(entries: list[tuple[str, str, str]] | None = None) -> dict[str, typ
     return added
 
 
+def _patch_build_preprocess_fn() -> None:
+    task = enh_task.EnhancementTask
+    if getattr(task.build_preprocess_fn, "_tfgpl", False):
+        return
+    stock = task.build_preprocess_fn.__func__
+
+    def build_preprocess_fn(cls, args, train: bool):
+        name = getattr(args, "preprocessor", None)
+        if name in OWN_PREPROCESSORS:
+            conf = args.preprocessor_conf or {}
+            return enh_task.preprocessor_choices.get_class(name)(train=train, **conf)
+        return stock(cls, args, train)
+
+    build_preprocess_fn._tfgpl = True
+    task.build_preprocess_fn = classmethod(build_preprocess_fn)
+
+
 REGISTERED = register()
+_patch_build_preprocess_fn()

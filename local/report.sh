@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stage 6 (report): model complexity, spectrogram and training-curve figures, then RESULTS.md
+# (which links the figures that exist).
+#
+#   local/report.sh [options]
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+models="dl pl"                  # model tags (exp/enh_<tag>)
+test_sets="test"                # scored sets
+sim_config=conf/simulation.yaml # recorded in RESULTS.md
+figure_set=                     # set for the spectrogram figure (default: first of --test-sets)
+figure_utt=                     # utterance for the figure (default: first key of that set)
+results=RESULTS.md
+
+help_message="Usage: $0 [options]"
+. utils/parse_options.sh
+
+for m in ${models}; do
+    exp=exp/enh_${m}
+    if [ ! -f "${exp}/complexity.json" ] || [ "${exp}/complexity.json" -ot "${exp}/config.yaml" ]; then
+        log "Complexity of ${m}"
+        python3 pyscripts/complexity.py --config "${exp}/config.yaml" --out "${exp}/complexity.json"
+    fi
+done
+
+figure_set=${figure_set:-${test_sets%% *}}
+if [ -f "data/${figure_set}/spk1.scp" ]; then
+    figure_utt=${figure_utt:-$(head -n 1 "data/${figure_set}/wav.scp" | cut -d' ' -f1)}
+    inputs=(--wav "clean=$(grep -m1 "^${figure_utt} " "data/${figure_set}/spk1.scp" | cut -d' ' -f2-)"
+        --wav "noisy=$(grep -m1 "^${figure_utt} " "data/${figure_set}/wav.scp" | cut -d' ' -f2-)")
+    for m in ${models}; do
+        scp=exp/enh_${m}/decode_${figure_set}/spk1.scp
+        inputs+=(--wav "${m^^}=$(grep -m1 "^${figure_utt} " "${scp}" | cut -d' ' -f2-)")
+    done
+    python3 pyscripts/plot_spectrograms.py "${inputs[@]}" --title "${figure_set}: ${figure_utt}" \
+        --out-dir egs --name spectrograms
+fi
+curves=()
+for m in ${models}; do curves+=(--exp "${m^^}=exp/enh_${m}"); done
+python3 pyscripts/plot_training_curves.py "${curves[@]}" --out egs/training_curves.png
+systems="noisy ${models}"
+python3 pyscripts/make_results.py --exp exp --sets "${test_sets}" --systems "${systems}" \
+    --sim-config "${sim_config}" --out "${results}"
+log "Wrote ${results} and figures in egs/"
