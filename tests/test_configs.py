@@ -12,6 +12,7 @@ from espnet2.enh.loss.wrappers.fixed_order import FixedOrderSolver
 from tfgpl.complexity import build_enh_model
 from tfgpl.hybrid_loss import HybridLoss
 from tfgpl.pl_wrapper import ProgressiveLossWrapper
+from tfgpl.quality_criterion import QualityCriterion
 from tfgpl.tfgridnet_pl import TFGridNetPL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def test_header_names_the_sibling(a, b):
 def test_config_builds_the_described_model(tag):
     path = TUNING / CONFIGS[tag]
     conf = yaml.safe_load(path.read_text())
-    assert conf["best_model_criterion"] == [["valid", "loss", "min"]]
+    assert conf["best_model_criterion"] == [["valid", "loss", "min"], ["valid", "pesq", "max"]]
     assert conf["iterator_type"] == "chunk" and conf["optim"] == "adam"
     assert not [k for k in conf if "data_path" in k or "shape_file" in k], "data paths belong to run.sh"
     model = build_enh_model(path)
@@ -64,7 +65,9 @@ def test_config_builds_the_described_model(tag):
     assert (sep.enc.stft.n_fft, sep.enc.stft.hop_length, sep.enc.stft.window) == (512, 256, "sqrt_hann")
     assert sep.n_layers == 5 and sep.blocks[0].n_head == 4
     assert sep.blocks[0].intra_rnn.bidirectional and sep.blocks[0].inter_rnn.bidirectional
-    [wrapper] = model.loss_wrappers
+    wrapper, monitor = model.loss_wrappers
+    assert type(monitor.criterion) is QualityCriterion and monitor.weight == 0.0  # valid PESQ only
+    assert monitor.criterion.only_for_test
     crit = wrapper.criterion
     assert isinstance(crit, HybridLoss)
     assert (crit.mag_weight, crit.ri_weight, crit.compress_exp, crit.sisnr_weight) == (70, 30, 0.3, 1)
