@@ -20,7 +20,8 @@ cd "$(dirname "$0")"
 stage=0             # first stage to run
 stop_stage=6        # last stage to run
 nj=2                # parallel jobs for data preparation, decoding and scoring
-ngpu=0              # GPUs for training and decoding (0: CPU)
+ngpu=0              # GPUs for training (per node) and decoding (0: CPU); more than 1: DDP
+num_nodes=1         # nodes for training (more than 1: cmd.sh's slurm back-end; docs/cluster.md)
 dns5_root=          # DNS5 download (the folder holding datasets_fullband/); empty: embedded corpus
 subsets=read_speech # clean_fullband subsets to use
 models="dl pl"      # model tags; tag X trains conf/train_X.yaml into exp/enh_X
@@ -81,9 +82,16 @@ else
     [ -d "${dns5_root}" ] || { log "Error: --dns5-root ${dns5_root} does not exist"; exit 2; }
 fi
 
-mkdir -p exp
-exec 9> exp/.run.lock
-flock -n 9 || { log "Error: another run.sh is using exp/ (exp/.run.lock); wait for it or stop it"; exit 1; }
+# One run.sh per recipe directory. The lock belongs to the open file (fd 9), which every job of the
+# stages inherits: it is released when the last of them exits, also after a kill -9 of the run.
+{ mkdir -p exp && exec 9>> exp/.run.lock; } 2> /dev/null ||
+    { log "Error: cannot write exp/.run.lock in ${PWD}: is the folder read-only, or the disk full?"; exit 1; }
+if ! flock -n 9; then
+    log "Error: another run.sh is using exp/ (exp/.run.lock: $(cat exp/.run.lock)); wait for it or" \
+        "stop it (its jobs hold the lock until they end)"
+    exit 1
+fi
+echo "pid $$ on ${HOSTNAME}, started $(date '+%Y-%m-%dT%H:%M:%S')" > exp/.run.lock
 
 stats_dir=exp/enh_stats_16k
 valid_set=dev
@@ -118,8 +126,9 @@ if stage_enabled 4; then
     requires "${stats_dir}/.done" 3
     for m in ${models}; do
         log "Stage 4: training ${m} ($(config_of "${m}")) -> exp/enh_${m}"
-        local/train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --train-args "${train_args}" --sim-config "${sim_config}" \
-            "$(config_of "${m}")" "data/${train_set}" "data/${valid_set}" "${stats_dir}" "exp/enh_${m}"
+        local/train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num-nodes "${num_nodes}" \
+            --train-args "${train_args}" --sim-config "${sim_config}" "$(config_of "${m}")" \
+            "data/${train_set}" "data/${valid_set}" "${stats_dir}" "exp/enh_${m}"
     done
 fi
 

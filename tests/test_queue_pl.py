@@ -403,3 +403,14 @@ def test_real_grid_engine(tmp_path: Path, sge_cluster: dict) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert f"task 1 of job {job_id} failed" in err and "log/k.1.log" in err
+
+
+def test_slurm_multi_node_request_as_espnet_launch_sends_it(tmp_path: Path) -> None:
+    """espnet2.bin.launch calls ``slurm.pl --gpu N --num_threads N --num_nodes M LOG srun ...`` for
+    multi-node training (run.sh --num-nodes M); conf/slurm.conf turns --num_nodes into --nodes."""
+    (tmp_path / "conf").mkdir()
+    shutil.copy(ROOT / "conf" / "slurm.conf", tmp_path / "conf" / "slurm.conf")
+    args = ["--gpu", "2", "--num_threads", "2", "--num_nodes", "2", "exp/train.log", "srun", "true"]
+    cmd = dry_run(SLURM_PL, tmp_path, *args)
+    assert cmd[cmd.index("--nodes") + 1] == "2" and "--gres=gpu:2" in cmd
+    assert "--nodes" not in dry_run(SLURM_PL, tmp_path, "--num_nodes", "1", "x.log", "true")
