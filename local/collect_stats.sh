@@ -40,22 +40,13 @@ for split in train valid; do
     utils/split_scp.pl "${dir}/spk1.scp" "${parts[@]}"
 done
 
-# Data names by the files present: wav.scp -> speech_mix, spk1.scp -> speech_ref1, noise1.scp ->
-# noise_ref1 (a training dir for on-the-fly mixing has spk1.scp only).
-data_opts=()
-for split in train valid; do
-    dir=${train_dir}
-    [ "${split}" = valid ] && dir=${valid_dir}
-    for pair in wav.scp,speech_mix spk1.scp,speech_ref1 noise1.scp,noise_ref1; do
-        if [ -f "${dir}/${pair%%,*}" ]; then
-            data_opts+=(--"${split}"_data_path_and_name_and_type "${dir}/${pair},sound")
-        fi
-    done
-done
+# Data names by the files present (local/data_opts.sh).
+. local/data_opts.sh
+mapfile -t opts < <(data_opts train "${train_dir}"; data_opts valid "${valid_dir}")
 log "Collecting statistics with ${_nj} jobs (logs: ${logdir}/stats.*.log)"
 ${cmd} JOB=1:"${_nj}" "${logdir}/stats.JOB.log" \
     python3 pyscripts/enh_train.py --collect_stats true \
-    "${data_opts[@]}" \
+    "${opts[@]}" \
     --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
     --output_dir "${logdir}/stats.JOB"
 inputs=()

@@ -25,19 +25,8 @@ dir=$(cd "$1" && pwd)
 root=${dir}/sge
 cell=tfgpltest
 
-# Send TERM to the daemon whose pid is in FILE, then KILL if it is still there after 15 s.
-stop_pidfile() {
-    local file=$1 pid i
-    [ -s "${file}" ] || return 0
-    pid=$(cat "${file}")
-    kill -TERM "${pid}" 2>/dev/null || { rm -f "${file}"; return 0; }
-    for i in $(seq 75); do
-        kill -0 "${pid}" 2>/dev/null || break
-        [ "${i}" -lt 75 ] && sleep 0.2
-    done
-    kill -KILL "${pid}" 2>/dev/null || true
-    rm -f "${file}"
-}
+# stop_pidfile FILE [SECONDS]
+. "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 
 if "${stop}"; then
     if [ -f "${dir}/env.sh" ]; then
@@ -49,9 +38,9 @@ if "${stop}"; then
             sleep 0.5
         done
     fi
-    stop_pidfile "${root}/execd/$(hostname -s)/execd.pid"
-    for f in "${root}"/execd/*/execd.pid; do [ -f "${f}" ] && stop_pidfile "${f}"; done
-    stop_pidfile "${root}/qmaster/qmaster.pid"
+    stop_pidfile "${root}/execd/$(hostname -s)/execd.pid" 15
+    for f in "${root}"/execd/*/execd.pid; do [ -f "${f}" ] && stop_pidfile "${f}" 15; done
+    stop_pidfile "${root}/qmaster/qmaster.pid" 15
     echo "start_sge.sh: stopped the cluster in ${dir}"
     exit 0
 fi

@@ -23,19 +23,8 @@ fi
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
 
-# Send TERM to the daemon whose pid is in FILE, then KILL if it is still there after 10 s.
-stop_pidfile() {
-    local file=$1 pid i
-    [ -s "${file}" ] || return 0
-    pid=$(cat "${file}")
-    kill -TERM "${pid}" 2>/dev/null || { rm -f "${file}"; return 0; }
-    for i in $(seq 50); do
-        kill -0 "${pid}" 2>/dev/null || break
-        [ "${i}" -lt 50 ] && sleep 0.2
-    done
-    kill -KILL "${pid}" 2>/dev/null || true
-    rm -f "${file}"
-}
+# stop_pidfile FILE [SECONDS]
+. "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 
 if "${stop}"; then
     if [ -f "${dir}/slurm.conf" ] && [ -s "${dir}/slurmctld.pid" ]; then
