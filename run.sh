@@ -7,7 +7,8 @@
 #   ./run.sh --stage 5 --stop-stage 6         # decode and score again
 #
 # Stages: 0 embedded corpus (only without --dns5-root), 1 lists, 2 simulation, 3 statistics,
-# 4 training, 5 decoding, 6 scoring + RESULTS.md. Every stage skips work that is already complete.
+# 4 training, 5 decoding (and the peer systems), 6 scoring + RESULTS.md, 7 packing.
+# Every stage skips work that is already complete.
 set -euo pipefail
 
 log() {
@@ -18,7 +19,7 @@ SECONDS=0
 cd "$(dirname "$0")"
 
 stage=0             # first stage to run
-stop_stage=6        # last stage to run
+stop_stage=7        # last stage to run
 nj=2                # parallel jobs for data preparation, decoding and scoring
 ngpu=0              # GPUs for training (per node) and decoding (0: CPU); more than 1: DDP
 num_nodes=1         # nodes for training (more than 1: cmd.sh's slurm back-end; docs/cluster.md)
@@ -32,6 +33,7 @@ dynamic_mixing=true # true: train on fresh mixtures every epoch (data/train_dm);
 decode_config=conf/decode.yaml    # enh_inference options
 inference_model=valid.loss.best.pth # checkpoint to decode, inside exp/enh_<tag>/
 test_sets="test"    # sets to decode and score
+peers="gtcrn dfn3"  # shipped peer systems enhanced and scored beside ours (empty: none); local/run_peers.sh
 corpus_opts=        # extra options for local/make_embedded_corpus.sh (e.g. sizes for a tiny run)
 train_args=         # extra options for the trainer, e.g. "--max_epoch 1"
 
@@ -42,8 +44,9 @@ TF-GridNet DL vs PL speech enhancement on DNS5 (ESPnet recipe). Stages:
   2 simulate train/dev/test, list train_dm for on-the-fly mixing -> data/{train,dev,test,train_dm}/
   3 collect shape statistics                          -> exp/enh_stats_16k/
   4 train each model of --models                      -> exp/enh_<tag>/
-  5 decode the test sets                              -> exp/enh_<tag>/decode_<set>/
-  6 score (PESQ, STOI, SI-SNR, DNSMOS) and report     -> RESULTS.md, egs/"
+  5 decode the test sets; enhance them with --peers   -> exp/enh_<tag>/decode_<set>/, exp/peer_<name>/
+  6 score (PESQ, STOI, SI-SNR, DNSMOS) and report     -> RESULTS.md, egs/
+  7 pack each model for pyscripts/enhance.py          -> exp/enh_<tag>/packed/<tag>.tar.gz"
 
 . ./db.sh
 dns5_root=${dns5_root:-${DNS5}}
@@ -142,23 +145,41 @@ if stage_enabled 5; then
                 "exp/enh_${m}" "data/${dset}" "exp/enh_${m}/decode_${dset}"
         done
     done
+    if [ -n "${peers}" ]; then
+        for dset in ${test_sets}; do
+            log "Stage 5: enhancing data/${dset} with the peers ${peers} -> exp/peer_<name>/decode_${dset}"
+            local/run_peers.sh --systems "${peers}" --data "data/${dset}"
+        done
+    fi
 fi
 
 if stage_enabled 6; then
+    systems=() # exp/<dir> of every enhanced system: our models, then the peers
+    for m in ${models}; do systems+=("enh_${m}"); done
+    for p in ${peers}; do systems+=("peer_${p}"); done
     for dset in ${test_sets}; do
         ref_opt=()
         [ -f "data/${dset}/spk1.scp" ] && ref_opt=(--ref-scp "data/${dset}/spk1.scp")
-        log "Stage 6: scoring ${dset}: noisy and ${models}"
+        log "Stage 6: scoring ${dset}: noisy ${systems[*]}"
         local/score.sh --nj "${nj}" --cmd "${decode_cmd}" "${ref_opt[@]}" \
             "data/${dset}/wav.scp" "exp/noisy/decode_${dset}/scoring"
-        for m in ${models}; do
-            requires "exp/enh_${m}/decode_${dset}/spk1.scp" 5
+        for dir in "${systems[@]}"; do
+            requires "exp/${dir}/decode_${dset}/spk1.scp" 5
             local/score.sh --nj "${nj}" --cmd "${decode_cmd}" "${ref_opt[@]}" \
-                "exp/enh_${m}/decode_${dset}/spk1.scp" "exp/enh_${m}/decode_${dset}/scoring"
+                "exp/${dir}/decode_${dset}/spk1.scp" "exp/${dir}/decode_${dset}/scoring"
         done
     done
     log "Stage 6: report -> RESULTS.md, egs/"
-    local/report.sh --models "${models}" --test-sets "${test_sets}" --sim-config "${sim_config}"
+    local/report.sh --models "${models}" --peers "${peers}" --test-sets "${test_sets}" \
+        --sim-config "${sim_config}"
+fi
+
+if stage_enabled 7; then
+    for m in ${models}; do
+        requires "exp/enh_${m}/${inference_model}" 4
+        log "Stage 7: packing ${m} (${inference_model}) -> exp/enh_${m}/packed/${m}.tar.gz"
+        local/pack.sh --model "${inference_model}" "exp/enh_${m}" "exp/enh_${m}/packed/${m}.tar.gz"
+    done
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

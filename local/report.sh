@@ -11,6 +11,7 @@ log() {
 }
 
 models="dl pl"                  # model tags (exp/enh_<tag>)
+peers=                          # peer systems (exp/peer_<name>), rows of their own in RESULTS.md
 test_sets="test"                # scored sets
 sim_config=conf/simulation.yaml # recorded in RESULTS.md
 figure_set=                     # set for the spectrogram figure (default: first of --test-sets)
@@ -43,7 +44,7 @@ fi
 curves=()
 for m in ${models}; do curves+=(--exp "${m^^}=exp/enh_${m}"); done
 python3 pyscripts/plot_training_curves.py "${curves[@]}" --out egs/training_curves.png
-systems="noisy ${models}"
+systems="noisy ${models} $(for p in ${peers}; do printf 'peer_%s ' "${p}"; done)"
 python3 pyscripts/make_results.py --exp exp --sets "${test_sets}" --systems "${systems}" \
     --sim-config "${sim_config}" --out "${results}"
 log "Wrote ${results} and figures in egs/"

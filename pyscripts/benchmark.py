@@ -143,6 +143,20 @@ SECTIONS: dict[str, Section] = {
     ),
 }
 
+# Stage 1's list preparation on a generated 1 M-file DNS5 tree: tfgpl/bench_listing.py.
+from tfgpl.bench_listing import add_listing_args, run_listing  # noqa: E402
+
+SECTIONS["listing"] = Section(
+    "stage 1 listing (scan, split, merge) of a generated DNS5 tree of 1 M empty files", run_listing,
+    add_listing_args,
+)  # fmt: skip
+
+# Model sections (size, roofline, RTF, scaling, training step, fast paths): tfgpl/bench_model.py.
+from tfgpl.bench_model import SECTIONS as _MODEL_SECTIONS  # noqa: E402  (numpy only at import)
+
+for _name, (_help, _run, _add_args) in _MODEL_SECTIONS.items():
+    SECTIONS[_name] = Section(_help, _run, _add_args)
+
 
 # -- driver -----------------------------------------------------------------------------------------------
 def _cpu_name() -> str:

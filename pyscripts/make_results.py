@@ -10,6 +10,9 @@ Reads, for each set S and system X:
   exp/enh_X/config.yaml, exp/enh_X/complexity.json    (pyscripts/complexity.py)
   exp/enh_X/run.sh, exp/enh_X/decode_S/logdir/inference.1.log, .../scoring/logdir/score.1.log
                                                       (the exact commands, when present)
+  exp/peer_Y/decode_S/scoring/summary.json, exp/peer_Y/complexity.json
+                                                      (X = peer_Y: a shipped peer system,
+                                                      local/run_peers.sh; params and measured RTF)
 Table 1 is DNSMOS (P.808, BAK, SIG, OVRL), Table 2 the intrusive metrics (PESQ, STOI, SI-SNR), the
 latter only for sets with references. A missing file or metric becomes a warning line in RESULTS.md.
 """
@@ -76,6 +79,7 @@ REFERENCE = {
 }
 DASH = "–"
 COMPLEXITY_KEYS = ("params", "params_inference", "gmacs_per_s_train", "gmacs_per_s_inference")
+PEER_KEYS = ("params", "rtf")
 
 
 # -- environment --------------------------------------------------------------------------------------------
@@ -129,11 +133,23 @@ def environment() -> list[str]:
 
 
 # -- reading the experiment tree ----------------------------------------------------------------------------
+PEER_LABELS = {"gtcrn": "GTCRN", "dfn3": "DeepFilterNet3"}
+
+
+def is_peer(system: str) -> bool:
+    return system.startswith("peer_")
+
+
 def system_dir(exp: Path, system: str) -> Path:
-    return exp / "noisy" if system == "noisy" else exp / f"enh_{system}"
+    if system == "noisy" or is_peer(system):
+        return exp / system
+    return exp / f"enh_{system}"
 
 
 def label(system: str) -> str:
+    if is_peer(system):
+        name = system.removeprefix("peer_")
+        return f"{PEER_LABELS.get(name, name)} (peer)"
     return "Noisy" if system == "noisy" else system.upper()
 
 
@@ -219,7 +235,8 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
         complexity = None
         if system != "noisy":
             path = sdir / "complexity.json"
-            complexity = checked(read_json(path, warnings), path, COMPLEXITY_KEYS, warnings)
+            keys = PEER_KEYS if is_peer(system) else COMPLEXITY_KEYS
+            complexity = checked(read_json(path, warnings), path, keys, warnings)
             if complexity is None:
                 warnings.append(f"{label(system)}: `{sdir / 'complexity.json'}` is missing: no Para./MACs")
         rows.append((system, summary, complexity))
@@ -231,7 +248,9 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
         body = []
         for system, summary, complexity in rows:
             line = [label(system)]
-            if complexity:
+            if complexity and is_peer(system):  # parameters as shipped; MACs not measured
+                line += [num(complexity["params"] / 1e6), DASH]
+            elif complexity:
                 line += [num(complexity["params_inference"] / 1e6), num(complexity["gmacs_per_s_inference"])]
             else:
                 line += [DASH, DASH]
@@ -271,7 +290,14 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
         "",
     ]
     for system, _summary, complexity in rows:
-        if complexity and (
+        if complexity and is_peer(system):
+            out += [
+                f"- {label(system)}: the authors' shipped model (`{complexity.get('model_file', '?')}`), "
+                f"run by `local/run_peers.sh` on this set; RTF {complexity['rtf']:.3f} with "
+                f"{complexity.get('threads', '?')} thread(s) on this machine. "
+                f"Para.: {complexity.get('params_note', 'as shipped')}."
+            ]
+        elif complexity and (
             complexity["params"] != complexity["params_inference"]
             or abs(complexity["gmacs_per_s_train"] - complexity["gmacs_per_s_inference"]) > 5e-3
         ):
@@ -332,7 +358,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", default="exp")
     p.add_argument("--sets", default="test", help="space-separated test sets")
-    p.add_argument("--systems", default="noisy dl pl", help="space-separated: noisy and model tags")
+    p.add_argument("--systems", default="noisy dl pl", help="space-separated: noisy, model tags, peer_<name>")
     p.add_argument("--sim-config", default=None, help="simulation config to record")
     p.add_argument(
         "--figures",

@@ -157,3 +157,18 @@ def test_missing_metric_complexity_and_bad_json_warn_instead_of_crashing(tree):
     assert "XL has no scores for `test`" in text
     pl = next(ln for ln in section(text, "### Table 2").splitlines() if ln.startswith("|PL|"))
     assert pl.startswith("|PL|–|–|3.000")
+
+
+def test_peer_rows_are_labelled_with_their_parameters_and_rtf(tree):
+    exp = tree / "exp"
+    write(exp / "peer_gtcrn/decode_test/scoring/summary.json", summary(2.5, INTRUSIVE + DNSMOS, True))
+    peer = {"system": "gtcrn", "params": 82_580, "rtf": 0.0817, "threads": 1, "model_file": "gtcrn.onnx"}
+    write(exp / "peer_gtcrn/complexity.json", peer)
+    text = render(tree, "test", "noisy dl pl peer_gtcrn")
+    row = next(
+        line for line in section(text, "### Table 2").splitlines() if line.startswith("|GTCRN (peer)|")
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["0.08", "–"]  # params in M; MACs not measured for peers
+    assert cells[3].startswith("2.50")  # PESQ mean of the peer's own summary
+    assert "RTF 0.082 with 1 thread(s)" in text and "`gtcrn.onnx`" in text
