@@ -14,6 +14,7 @@ Three sub-commands, run by local/prepare_dns5.sh:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -41,20 +42,23 @@ from tfgpl.fileio import atomic_path, write_list, write_text_atomic  # noqa: E40
 
 log = logging.getLogger("prepare_dns5")
 KINDS = ("clean", "noise", "rir")
+CLIPPED_LEVEL = 0.999  # a file is counted as clipped when more than CLIPPED_SHARE of its samples
+CLIPPED_SHARE = 0.001  # reach CLIPPED_LEVEL of full scale
 
 
 def _walk_audio(top: Path) -> list[str]:
     """Relative paths of the audio files under ``top`` (recursive, sorted, os.scandir for speed)."""
     found: list[str] = []
-    stack = [top]
+    prefix = len(str(top)) + 1  # entry.path is <top>/<relative path>
+    stack = [str(top)]
     while stack:
         folder = stack.pop()
         with os.scandir(folder) as it:
             for entry in it:
                 if entry.is_dir(follow_symlinks=True):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
                 elif entry.name.lower().endswith(AUDIO_SUFFIXES):
-                    found.append(os.path.relpath(entry.path, top))
+                    found.append(entry.path[prefix:])
     found.sort()
     return found
 
@@ -124,6 +128,10 @@ def _to_mono_16k(path: Path, fs_out: int, stats: Counter) -> np.ndarray:
         raise ValueError("NaN or Inf samples")
     if np.max(np.abs(audio)) < 1e-5:
         raise ValueError("silent: every sample is below -100 dBFS")
+    clipped = float(np.mean(np.abs(audio) >= CLIPPED_LEVEL))
+    if clipped > CLIPPED_SHARE:
+        stats["clipped"] += 1  # kept (DNS5 ships some clipped speech), counted in the stats and the log
+        log.info("clipped: %s (%.2f%% of samples at full scale)", path, 100 * clipped)
     if fs != fs_out:
         if fs != 48000:
             stats[f"resampled_from_{fs}"] += 1
@@ -132,36 +140,56 @@ def _to_mono_16k(path: Path, fs_out: int, stats: Counter) -> np.ndarray:
 
 
 def convert(part: Path, root: Path, audio_dir: Path, fs: int, out: Path, progress_every: int = 1000) -> None:
-    """Resample one share of an inventory; write ``<out>`` (good rows) and ``<out>.bad``."""
+    """Resample one share of an inventory; write ``<out>`` (good rows) and ``<out>.bad``.
+
+    The repairs of each converted file (mixed down, resampled, clipped ...) are appended to
+    ``<out>.repairs.jsonl`` before the file is renamed into place, so a job resumed after a kill
+    still counts the repairs of the files it finds converted (``cached``).
+    """
     stats: Counter = Counter()
     good, bad = [], []
     rows = [line.rstrip("\n").split("\t") for line in part.read_text(encoding="utf-8").splitlines()]
+    journal_path = Path(f"{out}.repairs.jsonl")
+    known = {}  # key -> repairs of its converted file (the last entry wins)
+    if journal_path.exists():
+        for line in journal_path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):  # a line cut short by a kill
+                entry = json.loads(line)
+                known[entry["key"]] = entry["repairs"]
+    journal = open(journal_path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
     start = time.time()
     for n, (key, speaker, relpath) in enumerate(rows, 1):
         # datasets_fullband/<kind folder>/a/b.flac -> <audio-dir>/a/b.wav
         dst = audio_dir.joinpath(*Path(relpath).parts[2:]).with_suffix(".wav")
+        audio, repairs = None, Counter()
         try:
             if dst.exists() and dst.stat().st_mtime >= (root / relpath).stat().st_mtime:
                 stats["cached"] += 1  # a source file changed since (a rebuilt corpus) is converted again
                 seconds = sf.info(dst).duration
+                repairs.update(known.get(key, {"repairs_unknown": 1}))
             else:
-                audio = _to_mono_16k(root / relpath, fs, stats)
-                peak = float(np.max(np.abs(audio)))
-                if peak > 1.0:
-                    # Resampling can overshoot full scale; scale rather than wrap on 16-bit write.
-                    stats["rescaled_overshoot"] += 1
-                    audio = audio / peak * 0.999
-                with atomic_path(dst, suffix=".wav") as tmp:
-                    sf.write(tmp, audio, fs, subtype="PCM_16", format="WAV")
-                seconds = len(audio) / fs
-                stats["converted"] += 1
+                audio = _to_mono_16k(root / relpath, fs, repairs)
         except Exception as err:  # noqa: BLE001 - any unreadable file is reported, not fatal
             log.warning("bad file %s: %s", root / relpath, err)
             bad.append(f"{key}\t{root / relpath}\t{type(err).__name__}: {err}\n")
             continue
+        if audio is not None:  # outside the try: a write error (disk full) stops the stage, it is no bad file
+            peak = float(np.max(np.abs(audio)))
+            if peak > 1.0:
+                # Resampling can overshoot full scale; scale rather than wrap on 16-bit write.
+                repairs["rescaled_overshoot"] += 1
+                audio = audio / peak * 0.999
+            with atomic_path(dst, suffix=".wav") as tmp:
+                sf.write(tmp, audio, fs, subtype="PCM_16", format="WAV")
+                journal.write(json.dumps({"key": key, "repairs": dict(repairs)}) + "\n")
+                journal.flush()
+            seconds = len(audio) / fs
+        stats["converted"] += 1  # files in <out>, converted now or before (cached)
+        stats.update(repairs)
         good.append(f"{key}\t{speaker}\t{dst}\t{seconds:.3f}\n")
         if n % progress_every == 0:
             log.info("%d/%d files (%.1f files/s)", n, len(rows), n / (time.time() - start))
+    journal.close()
     write_text_atomic(Path(f"{out}.bad"), "".join(bad))
     write_text_atomic(Path(f"{out}.stats.json"), json.dumps(dict(stats), sort_keys=True))
     write_text_atomic(out, "".join(good))
@@ -179,6 +207,7 @@ def merge(kind: str, parts: list[Path], list_dir: Path, max_bad_share: float) ->
             wav[key], dur[key], spk[key] = path, seconds, speaker
         bad_lines += Path(f"{part}.bad").read_text(encoding="utf-8").splitlines()
         stats.update(json.loads(Path(f"{part}.stats.json").read_text()))
+    stats.pop("cached", None)  # how the work was done, not what the lists hold: in the log only
     total = len(wav) + len(bad_lines)
     share = len(bad_lines) / max(total, 1)
     list_dir.mkdir(parents=True, exist_ok=True)

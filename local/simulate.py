@@ -179,6 +179,8 @@ def read_meta(path: Path) -> list[dict]:
 
 
 def _load(path: str, fs: int) -> np.ndarray:
+    if not Path(path).is_file():
+        raise ValueError(f"{path} does not exist (listed by stage 1; moved or deleted since? rerun stage 1)")
     audio, sr = sf.read(path, dtype="float32")
     if sr != fs or audio.ndim != 1:
         raise ValueError(f"{path}: expected {fs} Hz mono (run stage 1), got {sr} Hz, shape {audio.shape}")
@@ -193,19 +195,19 @@ def render(cfg: SimulationConfig, meta: Path, out_dir: Path) -> None:
             stats["cached"] += 1
             continue
         n = int(row["num_samples"])
-        clean = _load(row["clean_path"], cfg.fs)[int(row["clean_offset"]) :][:n]
-        if len(clean) < n:
-            stats["zero_padded"] += 1
-            clean = np.pad(clean, (0, n - len(clean)))
-        noises = [
-            fit_length(_load(p, cfg.fs), n, int(o))
-            for p, o in zip(row["noise_paths"].split("|"), row["noise_offsets"].split(","), strict=True)
-        ]
-        rir = None if row["rir_key"] == "-" else _load(row["rir_path"], cfg.fs)
         try:
+            clean = _load(row["clean_path"], cfg.fs)[int(row["clean_offset"]) :][:n]
+            if len(clean) < n:
+                stats["zero_padded"] += 1
+                clean = np.pad(clean, (0, n - len(clean)))
+            noises = [
+                fit_length(_load(p, cfg.fs), n, int(o))
+                for p, o in zip(row["noise_paths"].split("|"), row["noise_offsets"].split(","), strict=True)
+            ]
+            rir = None if row["rir_key"] == "-" else _load(row["rir_path"], cfg.fs)
             m = mix(clean, noises, rir, float(row["snr_db"]), float(row["level_dbfs"]), cfg.fs,
                     cfg.early_reflection_ms, cfg.clipping)  # fmt: skip
-        except ValueError as err:
+        except (ValueError, sf.SoundFileError) as err:
             raise SystemExit(f"simulate: utterance {row['key']} ({row['clean_path']}): {err}") from err
         stats["scaled_to_avoid_clipping"] += m.scaled
         stats["clipped"] += m.clipped

@@ -16,7 +16,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from espnet2.bin.enh_train import main  # noqa: E402
 
-import tfgpl.register  # noqa: F401  (registers at import, also in spawned DDP workers)
+import tfgpl.register  # noqa: F401, E402  (registers at import, also in spawned DDP workers)
+from tfgpl.atomic_save import install as atomic_checkpoints  # noqa: E402
+
+# checkpoint.pth and <N>epoch.pth written to a temporary name and renamed: a kill while saving
+# leaves the previous checkpoint intact, and --resume goes on from it.
+atomic_checkpoints()
 
 if __name__ == "__main__":
     main()

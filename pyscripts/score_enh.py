@@ -244,15 +244,20 @@ class Store:
         self._journal.flush()
 
     def finish(self, keys: list[str]) -> None:
-        """Write the metric files (only ``keys``), flagged.tsv and stamps atomically; drop the journal."""
+        """Write the metric files (only ``keys``), flagged.tsv and stamps atomically; drop the journal.
+
+        Files whose content is unchanged are not rewritten, so a finished part keeps its time stamps."""
         keyset = set(keys)
         for m in self.metrics:
             extra = set(self.scores[m]) - keyset
             if extra:
                 log.info("%s: dropping %d scores of keys not in the key file", m, len(extra))
-            write_list(self.dir / m, {k: fmt(self.scores[m][k]) for k in keys if k in self.scores[m]})
+            scores = {k: fmt(self.scores[m][k]) for k in keys if k in self.scores[m]}
+            write_list(self.dir / m, scores, keep_identical=True)
         write_flags(self.dir / FLAGGED, {km: r for km, r in self.flags.items() if km[0] in keyset})
-        write_list(self.dir / STAMPS, {k: self.stamps[k] for k in keys if k in self.stamps})
+        write_list(
+            self.dir / STAMPS, {k: self.stamps[k] for k in keys if k in self.stamps}, keep_identical=True
+        )
         if self._journal is not None:
             self._journal.close()
         (self.dir / JOURNAL).unlink(missing_ok=True)
@@ -272,7 +277,7 @@ def read_flags(path: Path) -> dict[tuple[str, str], str]:
 def write_flags(path: Path, flags: dict[tuple[str, str], str]) -> None:
     rows = sorted(flags.items(), key=lambda kv: (kv[0][0].encode(), kv[0][1]))
     text = "key\tmetric\treason\n" + "".join(f"{k}\t{m}\t{r}\n" for (k, m), r in rows)
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, keep_identical=True)
 
 
 def bad_audio_reason(audio: np.ndarray) -> str | None:
