@@ -69,6 +69,7 @@ def test_run_peers_enhances_real_speech_in_our_layout(tmp_path):
     (data / "wav.scp").write_text("\n".join(lines) + "\n")
     (tmp_path / "utils").symlink_to(ROOT / "utils")
     (tmp_path / "pyscripts").symlink_to(ROOT / "pyscripts")
+    (tmp_path / "local").symlink_to(ROOT / "local")  # Kaldi style: scripts run from the recipe root
     venv = ROOT / ".venv-peers"  # shared with the recipe: built once
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
     r = subprocess.run(

@@ -211,22 +211,22 @@ def test_fix_extra_files_and_noop(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_million_lines_validate_and_fix(tmp_path: Path) -> None:
+def test_a_hundred_thousand_lines_validate_and_fix(tmp_path: Path) -> None:
     data = tmp_path / "data" / "big"
     data.mkdir(parents=True)
     wav = tmp_path / "a.wav"
     wav.touch()
-    keys = [f"spk{i // 100:05d}_utt{i:07d}" for i in range(1_000_000)]
+    keys = [f"spk{i // 100:05d}_utt{i:07d}" for i in range(100_000)]  # 1 M: benchmark.py --only listing
     for name in ("wav.scp", "spk1.scp", "noise1.scp"):
         (data / name).write_text("".join(f"{k} {wav}\n" for k in keys))
     (data / "utt2spk").write_text("".join(f"{k} {k[:8]}\n" for k in keys))
     (data / "utt2dur").write_text("".join(f"{k} 3.2\n" for k in keys))
     (data / "spk2utt").write_text(
-        "".join(f"spk{s:05d} " + " ".join(keys[s * 100 : (s + 1) * 100]) + "\n" for s in range(10_000))
+        "".join(f"spk{s:05d} " + " ".join(keys[s * 100 : (s + 1) * 100]) + "\n" for s in range(1_000))
     )
-    r = validate(data)  # timed by pyscripts/benchmark.py --only listing
+    r = validate(data)
     assert r.returncode == 0, r.stderr
-    drop_line(data / "noise1.scp", keys[123_456])
+    drop_line(data / "noise1.scp", keys[12_345])
     r = fix(data)
     assert r.returncode == 0, r.stderr
-    assert "kept 999999 utterances out of 1000000" in r.stdout
+    assert "kept 99999 utterances out of 100000" in r.stdout

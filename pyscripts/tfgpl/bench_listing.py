@@ -6,6 +6,8 @@ What it times, each as the recipe runs it (separate processes, the real scripts)
   split   ``utils/split_scp.pl``: the clean inventory into ``--listing-nj`` job shares
   merge   ``local/prepare_dns5.py merge``: join converted shares into wav.scp/utt2dur/utt2spk/spk2utt
           (the shares are written here as ``convert`` writes them: decoding audio is not listing)
+  validate ``utils/validate_data_dir.sh`` on the merged lists (sorted unique keys, the same keys in
+          every list, spk2utt = utt2spk, every listed file exists)
 
 The tree follows DNS5's layout and names: read_speech files named like
 ``book_00000_chp_0009_reader_06709_0_seg_0.wav`` in one flat folder (as DNS5 ships them), noise and
@@ -64,14 +66,15 @@ def _timed(cmd: list[str], env: dict) -> float:
     return took
 
 
-def _write_converted_shares(inventory: Path, shares: list[Path]) -> None:
-    """Turn the job shares of the inventory into what ``convert`` writes (a path and a duration)."""
+def _write_converted_shares(shares: list[Path], audio: Path) -> None:
+    """Turn the job shares of the inventory into what ``convert`` writes (a path and a duration);
+    every path is ``audio`` (one existing file), so that validation can check existence."""
     for share in shares:
         out = share.with_suffix(".out")
         with open(share, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
             for line in src:
                 key, speaker, rel = line.rstrip("\n").split("\t")
-                dst.write(f"{key}\t{speaker}\t/audio16k/{rel}\t3.000\n")
+                dst.write(f"{key}\t{speaker}\t{audio}\t3.000\n")
         Path(f"{out}.bad").write_text("")
         Path(f"{out}.stats.json").write_text('{"cached": 0}')
 
@@ -92,19 +95,23 @@ def run_listing(args: argparse.Namespace) -> dict:
                                 "--subsets", "read_speech", "--out-dir", str(inv)], env)  # fmt: skip
         shares = [inv / f"clean.{j}.tsv" for j in range(1, args.listing_nj + 1)]
         times["split"] = _timed(["utils/split_scp.pl", str(inv / "clean.tsv"), *map(str, shares)], env)
-        _write_converted_shares(inv / "clean.tsv", shares)
+        (work / "one.wav").touch()
+        _write_converted_shares(shares, work / "one.wav")
         lists = work / "lists" / "clean"
         outs = [str(s.with_suffix(".out")) for s in shares]
         times["merge"] = _timed([python, "local/prepare_dns5.py", "merge", "--kind", "clean",
                                  "--list-dir", str(lists), *outs], env)  # fmt: skip
+        times["validate"] = _timed(["utils/validate_data_dir.sh", "--no-text", "--no-feats", str(lists)], env)
         rows = sum(1 for _ in open(lists / "wav.scp", encoding="utf-8"))
         if rows != counts["clean"]:
             raise RuntimeError(f"merge listed {rows} clean files, the tree has {counts['clean']}")
         total = sum(times.values())
         for name, took in times.items():
-            print(f"  {name:6s} {took:6.1f} s", flush=True)
+            print(f"  {name:8s} {took:6.1f} s", flush=True)
         n = sum(counts.values())
-        print(f"  total  {total:6.1f} s for {n:,} files ({n / total:,.0f} files/s); goal < 60 s", flush=True)
+        print(
+            f"  total    {total:6.1f} s for {n:,} files ({n / total:,.0f} files/s); goal < 60 s", flush=True
+        )
         return {"files": n, "generate_s": round(made, 1), **{f"{k}_s": round(v, 1) for k, v in times.items()},
                 "total_s": round(total, 1)}  # fmt: skip
     finally:
