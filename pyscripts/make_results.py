@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import yaml
+
 from tfgpl.fileio import write_text_atomic
 
 log = logging.getLogger("make_results")
@@ -151,6 +153,19 @@ def label(system: str) -> str:
         name = system.removeprefix("peer_")
         return f"{PEER_LABELS.get(name, name)} (peer)"
     return "Noisy" if system == "noisy" else system.upper()
+
+
+def training_budget(config: Path) -> str | None:
+    """``max_epoch x num_iters_per_epoch`` batches of ``batch_size`` chunks, from ESPnet's config.yaml."""
+    try:
+        cfg = yaml.safe_load(config.read_text())
+        epochs, iters, batch = cfg["max_epoch"], cfg.get("num_iters_per_epoch"), cfg["batch_size"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    chunk = cfg.get("chunk_length")
+    unit = f"chunks of {chunk / 16000:g} s" if chunk else "utterances"
+    steps = f"{epochs} epochs x {iters} batches = {epochs * iters} steps" if iters else f"{epochs} epochs"
+    return f"{steps} of {batch} {unit}"
 
 
 def read_json(path: Path, warnings: list[str]) -> dict | None:
@@ -289,6 +304,10 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
         "(MACs per second of 16 kHz audio).",
         "",
     ]
+    for system, _summary, _complexity in rows:
+        budget = training_budget(system_dir(Path(args.exp), system) / "config.yaml")
+        if budget and not is_peer(system) and system != "noisy":
+            out.append(f"- {label(system)} training budget: {budget}.")
     for system, _summary, complexity in rows:
         if complexity and is_peer(system):
             out += [
@@ -317,7 +336,7 @@ def details(args, dset: str, rows) -> list[str]:
     for system, summary, _ in rows:
         sdir = system_dir(exp, system)
         out.append(f"- **{label(system)}**")
-        if system != "noisy":
+        if system != "noisy" and not is_peer(system):
             config = sdir / "config.yaml"
             out.append(f"  - config: `{config}`" + ("" if config.is_file() else " (missing)"))
             cmd = train_command(sdir / "run.sh")

@@ -172,3 +172,13 @@ def test_peer_rows_are_labelled_with_their_parameters_and_rtf(tree):
     assert cells[1:3] == ["0.08", "–"]  # params in M; MACs not measured for peers
     assert cells[3].startswith("2.50")  # PESQ mean of the peer's own summary
     assert "RTF 0.082 with 1 thread(s)" in text and "`gtcrn.onnx`" in text
+
+
+def test_training_budget_of_each_model_is_stated(tree):
+    config = (
+        "separator: tfgridnet_pl\nmax_epoch: 4\nnum_iters_per_epoch: 40\nbatch_size: 4\nchunk_length: 32000\n"
+    )
+    write(tree / "exp/enh_dl/config.yaml", config)
+    text = render(tree, "test")
+    assert "- DL training budget: 4 epochs x 40 batches = 160 steps of 4 chunks of 2 s." in text
+    assert "PL training budget" not in text  # its config.yaml has no budget keys: no line, no guess
