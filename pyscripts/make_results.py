@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import platform
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -156,16 +157,21 @@ def label(system: str) -> str:
 
 
 def training_budget(config: Path) -> str | None:
-    """``max_epoch x num_iters_per_epoch`` batches of ``batch_size`` chunks, from ESPnet's config.yaml."""
+    """Epochs and optimizer steps the model was trained for: counted from ESPnet's train.log beside
+    ``config`` (the reporter's ``total_count`` of each epoch's train phase), with the batch shape."""
     try:
         cfg = yaml.safe_load(config.read_text())
-        epochs, iters, batch = cfg["max_epoch"], cfg.get("num_iters_per_epoch"), cfg["batch_size"]
+        batch = cfg["batch_size"]
+        log_text = (config.parent / "train.log").read_text(errors="replace")
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return None
-    chunk = cfg.get("chunk_length")
+    epochs = re.findall(r"(\d+)epoch results: \[train\]((?:(?!\[valid\]).)*)", log_text)
+    counts = {int(e): int(m.group(1)) for e, part in epochs if (m := re.search(r"total_count=(\d+)", part))}
+    if not counts:
+        return None
+    chunk = cfg.get("chunk_length") if cfg.get("iterator_type") == "chunk" else None
     unit = f"chunks of {chunk / 16000:g} s" if chunk else "utterances"
-    steps = f"{epochs} epochs x {iters} batches = {epochs * iters} steps" if iters else f"{epochs} epochs"
-    return f"{steps} of {batch} {unit}"
+    return f"{len(counts)} epochs, {sum(counts.values())} steps in all, batches of {batch} {unit}"
 
 
 def read_json(path: Path, warnings: list[str]) -> dict | None:

@@ -174,11 +174,15 @@ def test_peer_rows_are_labelled_with_their_parameters_and_rtf(tree):
     assert "RTF 0.082 with 1 thread(s)" in text and "`gtcrn.onnx`" in text
 
 
-def test_training_budget_of_each_model_is_stated(tree):
-    config = (
-        "separator: tfgridnet_pl\nmax_epoch: 4\nnum_iters_per_epoch: 40\nbatch_size: 4\nchunk_length: 32000\n"
-    )
+def test_training_budget_of_each_model_is_counted_from_its_train_log(tree):
+    config = "separator: tfgridnet_pl\nbatch_size: 4\niterator_type: chunk\nchunk_length: 32000\n"
     write(tree / "exp/enh_dl/config.yaml", config)
+    log = "".join(
+        f"[vm] x (trainer:394) INFO: {e}epoch results: [train] loss=1.0, total_count={n}, "
+        f"[valid] loss=2.0, total_count=80\n"
+        for e, n in ((1, 38), (2, 37))
+    )
+    write(tree / "exp/enh_dl/train.log", log)
     text = render(tree, "test")
-    assert "- DL training budget: 4 epochs x 40 batches = 160 steps of 4 chunks of 2 s." in text
-    assert "PL training budget" not in text  # its config.yaml has no budget keys: no line, no guess
+    assert "- DL training budget: 2 epochs, 75 steps in all, batches of 4 chunks of 2 s." in text
+    assert "PL training budget" not in text  # no train.log: no line, no guess
