@@ -157,8 +157,9 @@ def label(system: str) -> str:
 
 
 def training_budget(config: Path) -> str | None:
-    """Epochs and optimizer steps the model was trained for: counted from ESPnet's train.log beside
-    ``config`` (the reporter's ``total_count`` of each epoch's train phase), with the batch shape."""
+    """Epochs and optimizer steps the model was trained for, from ESPnet's train.log beside ``config``
+    (the reporter's ``total_count`` of the train phase counts batches since the start, across epochs
+    and resumptions), with the batch shape."""
     try:
         cfg = yaml.safe_load(config.read_text())
         batch = cfg["batch_size"]
@@ -171,7 +172,7 @@ def training_budget(config: Path) -> str | None:
         return None
     chunk = cfg.get("chunk_length") if cfg.get("iterator_type") == "chunk" else None
     unit = f"chunks of {chunk / 16000:g} s" if chunk else "utterances"
-    return f"{len(counts)} epochs, {sum(counts.values())} steps in all, batches of {batch} {unit}"
+    return f"{max(counts)} epochs, {counts[max(counts)]} steps in all, batches of {batch} {unit}"
 
 
 def read_json(path: Path, warnings: list[str]) -> dict | None:
