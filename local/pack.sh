@@ -4,7 +4,8 @@
 #
 #   local/pack.sh [--model valid.loss.best.pth] [--onnx true] <exp-dir> <archive.tar.gz>
 #
-# Skipped when the archive is newer than the checkpoint and the config. Log: <archive dir>/pack.log.
+# Skipped when the archive was made from the same checkpoint file and is newer than it and the config.
+# Log: <archive dir>/pack.log.
 set -euo pipefail
 
 log() {
@@ -27,8 +28,13 @@ out=$2
 for f in "${exp_dir}/${model}" "${exp_dir}/config.yaml"; do
     [ -f "${f}" ] || { log "Error: ${f} is missing: train first (stage 4)"; exit 1; }
 done
-if [ -f "${out}" ] && [ "${out}" -nt "${exp_dir}/${model}" ] && [ "${out}" -nt "${exp_dir}/config.yaml" ]; then
-    log "${out} is newer than ${exp_dir}/${model}; delete it to pack again"
+# <archive>.source names the checkpoint file the archive was made from (symlinks resolved): another
+# --model, or a best-model link that moved to another epoch, packs again.
+source_stamp=${out}.source
+source="$(readlink -f "${exp_dir}/${model}")"
+if [ -f "${out}" ] && [ -f "${source_stamp}" ] && [ "$(cat "${source_stamp}")" = "${source}" ] &&
+    [ "${out}" -nt "${source}" ] && [ "${out}" -nt "${exp_dir}/config.yaml" ]; then
+    log "${out} is packed from ${source}; delete it to pack again"
     exit 0
 fi
 mkdir -p "$(dirname "${out}")"
@@ -39,5 +45,6 @@ if ! python3 pyscripts/pack_model.py --exp "${exp_dir}" --model "${model}" --onn
     tail -n 20 "${logfile}" >&2
     exit 1
 fi
+echo "${source}" > "${source_stamp}.tmp" && mv "${source_stamp}.tmp" "${source_stamp}"
 log "Packed ${exp_dir}/${model} -> ${out} ($(du -h "${out}" | cut -f1)); use it with" \
     "pyscripts/enhance.py --model ${out} INPUT... --out-dir DIR"
