@@ -72,14 +72,12 @@ def test_run_peers_enhances_real_speech_in_our_layout(tmp_path):
     (tmp_path / "local").symlink_to(ROOT / "local")  # Kaldi style: scripts run from the recipe root
     venv = ROOT / ".venv-peers"  # shared with the recipe: built once
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
-    r = subprocess.run(
-        [str(ROOT / "local/run_peers.sh"), "--data", "data/test", "--venv", str(venv)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
+
+    def run_peers(timeout: float) -> subprocess.CompletedProcess:
+        cmd = [str(ROOT / "local/run_peers.sh"), "--data", "data/test", "--venv", str(venv)]
+        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
+
+    r = run_peers(timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     for system in ("gtcrn", "dfn3"):
         decode = tmp_path / "exp" / f"peer_{system}" / "decode_test"
@@ -94,12 +92,5 @@ def test_run_peers_enhances_real_speech_in_our_layout(tmp_path):
             assert si_snr(ref, est) > noisy_snr + 5, (system, key)  # aligned (delay removed) and enhanced
     assert json.loads((tmp_path / "exp/peer_gtcrn/complexity.json").read_text())["params"] < 100_000
     assert json.loads((tmp_path / "exp/peer_dfn3/complexity.json").read_text())["params"] > 500_000
-    r = subprocess.run(
-        [str(ROOT / "local/run_peers.sh"), "--data", "data/test", "--venv", str(venv)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    r = run_peers(timeout=300)
     assert r.returncode == 0 and r.stdout.count("is up to date") == 2

@@ -72,6 +72,11 @@ class SpectralGlue:
             raise ValueError(f"SpectralGlue handles one input channel, the separator has {separator.n_imics}")
         return cls(stft.n_fft, stft.hop_length, stft.window, separator.n_srcs)
 
+    def _stft_args(self) -> dict:
+        """ESPnet's ``Stft`` as ``from_separator`` checks it; the same for analysis and synthesis."""
+        return dict(n_fft=self.n_fft, hop_length=self.hop, win_length=self.n_fft, window=self.window,
+                    center=True, normalized=False, onesided=True)  # fmt: skip
+
     def min_samples(self) -> int:
         """Shortest input the reflect-padded STFT accepts."""
         return self.n_fft // 2 + 1
@@ -87,17 +92,7 @@ class SpectralGlue:
         wave = wave.float()
         if std is None:
             std = torch.std(wave, dim=1)
-        spec = torch.stft(
-            wave / std[:, None],
-            n_fft=self.n_fft,
-            hop_length=self.hop,
-            win_length=self.n_fft,
-            window=self.window,
-            center=True,
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )  # [B, F, T]
+        spec = torch.stft(wave / std[:, None], **self._stft_args(), return_complex=True)  # [B, F, T]
         feats = torch.stack((spec.real, spec.imag), dim=1).transpose(2, 3)  # [B, 2, T, F]
         return feats.contiguous(), std
 
@@ -107,15 +102,7 @@ class SpectralGlue:
         out = out.float().view(n_batch, self.n_srcs, 2, n_frames, n_freqs)
         spec = torch.complex(out[:, :, 0], out[:, :, 1]).transpose(-1, -2)  # [B, S, F, T]
         wave = torch.istft(
-            spec.reshape(n_batch * self.n_srcs, n_freqs, n_frames),
-            n_fft=self.n_fft,
-            hop_length=self.hop,
-            win_length=self.n_fft,
-            window=self.window,
-            center=True,
-            normalized=False,
-            onesided=True,
-            length=n_samples,
+            spec.reshape(n_batch * self.n_srcs, n_freqs, n_frames), **self._stft_args(), length=n_samples
         )
         return wave.view(n_batch, self.n_srcs, n_samples) * std[:, None, None]
 
