@@ -10,11 +10,6 @@
 # 4 training, 5 decoding (and the peer systems), 6 scoring + RESULTS.md, 7 packing.
 # Every stage skips work that is already complete.
 set -euo pipefail
-
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
 SECONDS=0
 cd "$(dirname "$0")"
 
@@ -51,7 +46,48 @@ TF-GridNet DL vs PL speech enhancement on DNS5 (ESPnet recipe). Stages:
 . ./db.sh
 dns5_root=${dns5_root:-${DNS5}}
 . utils/parse_options.sh
+. local/lib.sh
 [ $# -eq 0 ] || { log "${help_message}"; log "Error: unexpected argument(s): $*"; exit 2; }
+
+# Every option is checked before any work: a wrong value stops here, naming the option.
+last_stage=7
+check_int stage "${stage}" 0 "${last_stage}"
+check_int stop_stage "${stop_stage}" 0 "${last_stage}"
+[ "${stage}" -le "${stop_stage}" ] || die_usage "--stage ${stage} is after --stop-stage ${stop_stage}: nothing to do"
+check_int nj "${nj}" 1
+check_int ngpu "${ngpu}" 0
+check_int num_nodes "${num_nodes}" 1
+check_names subsets "${subsets}"
+check_names test_sets "${test_sets}"
+check_names peers "${peers}" gtcrn dfn3
+check_names inference_model "${inference_model}"
+for f in "${sim_config}" "${decode_config}"; do
+    [ -f "${f}" ] || die_usage "config file ${f} not found (--sim-config / --decode-config)"
+done
+if [ -n "${train_config}" ]; then
+    [ -f "${train_config}" ] || die_usage "--train-config ${train_config} not found"
+    tag=${tag:-$(basename "${train_config}" .yaml)}
+    tag=${tag#train_}
+    models=${tag}
+fi
+check_names models "${models}"
+[ -n "${models// /}" ] || [ "${stop_stage}" -lt 4 ] ||
+    die_usage "--models is empty: stages 4-7 need at least one model tag (e.g. --models \"dl pl\")"
+config_of() { # the training config of model tag $1
+    echo "${train_config:-conf/train_$1.yaml}"
+}
+for m in ${models}; do
+    [ -f "$(config_of "${m}")" ] ||
+        die_usage "--models: no config for model '${m}': $(config_of "${m}") (known:" \
+            "$(find conf -maxdepth 1 -name 'train_*.yaml' | sed 's|^conf/train_||; s/\.yaml$//' | sort | tr '\n' ' '))"
+done
+if [ -z "${dns5_root}" ]; then
+    dns5_root=downloads/dns5_embedded
+    use_embedded=true
+else
+    use_embedded=false
+    [ -d "${dns5_root}" ] || die_usage "--dns5-root ${dns5_root} does not exist"
+fi
 
 local/setup_env.sh
 . ./path.sh
@@ -59,31 +95,8 @@ local/setup_env.sh
 
 stage_enabled() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 requires() { # requires <path> <stage>: fail early when an earlier stage has not been run
-    [ -e "$1" ] || { log "Error: $1 is missing: run stage $2 first (--stage $2)"; exit 1; }
+    [ -e "$1" ] || die "$1 is missing: run stage $2 first (--stage $2)"
 }
-
-if [ -n "${train_config}" ]; then
-    [ -f "${train_config}" ] || { log "Error: --train-config ${train_config} not found"; exit 2; }
-    tag=${tag:-$(basename "${train_config}" .yaml)}
-    tag=${tag#train_}
-    models=${tag}
-fi
-config_of() { # the training config of model tag $1
-    local config=${train_config:-conf/train_$1.yaml}
-    [ -f "${config}" ] || { log "Error: no config for model '$1': ${config}"; exit 2; }
-    echo "${config}"
-}
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-    for m in ${models}; do config_of "${m}" > /dev/null; done
-fi
-
-if [ -z "${dns5_root}" ]; then
-    dns5_root=downloads/dns5_embedded
-    use_embedded=true
-else
-    use_embedded=false
-    [ -d "${dns5_root}" ] || { log "Error: --dns5-root ${dns5_root} does not exist"; exit 2; }
-fi
 
 # One run.sh per recipe directory. The lock belongs to the open file (fd 9), which every job of the
 # stages inherits: it is released when the last of them exits, also after a kill -9 of the run.
@@ -102,8 +115,8 @@ if "${dynamic_mixing}"; then train_set=train_dm; else train_set=train; fi
 
 if stage_enabled 0 && "${use_embedded}"; then
     log "Stage 0: embedded DNS5-layout corpus -> ${dns5_root}"
-    # shellcheck disable=SC2086
-    local/make_embedded_corpus.sh --download-dir downloads --out "${dns5_root}" ${corpus_opts}
+    read -r -a extra <<< "${corpus_opts}"
+    local/make_embedded_corpus.sh --download-dir downloads --out "${dns5_root}" "${extra[@]}"
 fi
 
 if stage_enabled 1; then
@@ -136,42 +149,15 @@ if stage_enabled 4; then
 fi
 
 if stage_enabled 5; then
-    for m in ${models}; do
-        requires "exp/enh_${m}/${inference_model}" 4
-        for dset in ${test_sets}; do
-            log "Stage 5: decoding data/${dset} with ${m} -> exp/enh_${m}/decode_${dset}"
-            local/decode.sh --nj "${nj}" --cmd "${decode_cmd}" --ngpu "${ngpu}" \
-                --model "${inference_model}" --decode-config "${decode_config}" \
-                "exp/enh_${m}" "data/${dset}" "exp/enh_${m}/decode_${dset}"
-        done
-    done
-    if [ -n "${peers}" ]; then
-        for dset in ${test_sets}; do
-            log "Stage 5: enhancing data/${dset} with the peers ${peers} -> exp/peer_<name>/decode_${dset}"
-            local/run_peers.sh --systems "${peers}" --data "data/${dset}"
-        done
-    fi
+    log "Stage 5: enhancing data/{${test_sets// /,}} with ${models} ${peers:+and the peers ${peers}}"
+    local/decode.sh --nj "${nj}" --cmd "${decode_cmd}" --ngpu "${ngpu}" --model "${inference_model}" \
+        --decode-config "${decode_config}" --models "${models}" --peers "${peers}" --sets "${test_sets}"
 fi
 
 if stage_enabled 6; then
-    systems=() # exp/<dir> of every enhanced system: our models, then the peers
-    for m in ${models}; do systems+=("enh_${m}"); done
-    for p in ${peers}; do systems+=("peer_${p}"); done
-    for dset in ${test_sets}; do
-        ref_opt=()
-        [ -f "data/${dset}/spk1.scp" ] && ref_opt=(--ref-scp "data/${dset}/spk1.scp")
-        log "Stage 6: scoring ${dset}: noisy ${systems[*]}"
-        local/score.sh --nj "${nj}" --cmd "${decode_cmd}" "${ref_opt[@]}" \
-            "data/${dset}/wav.scp" "exp/noisy/decode_${dset}/scoring"
-        for dir in "${systems[@]}"; do
-            requires "exp/${dir}/decode_${dset}/spk1.scp" 5
-            local/score.sh --nj "${nj}" --cmd "${decode_cmd}" "${ref_opt[@]}" \
-                "exp/${dir}/decode_${dset}/spk1.scp" "exp/${dir}/decode_${dset}/scoring"
-        done
-    done
-    log "Stage 6: report -> RESULTS.md, egs/"
-    local/report.sh --models "${models}" --peers "${peers}" --test-sets "${test_sets}" \
-        --sim-config "${sim_config}"
+    log "Stage 6: scoring data/{${test_sets// /,}}: noisy ${models} ${peers}; report -> RESULTS.md, egs/"
+    local/score.sh --nj "${nj}" --cmd "${decode_cmd}" --models "${models}" --peers "${peers}" \
+        --sets "${test_sets}" --sim-config "${sim_config}"
 fi
 
 if stage_enabled 7; then

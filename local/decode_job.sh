@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# One decoding job: skip it when <output-dir>/.done exists, otherwise run the command and mark it.
+# One decoding job of local/decode.sh: a step (local/lib.sh) keyed on the job's key list, so a rerun
+# skips a finished job and redoes one that was cut short or had other utterances.
 #
-#   local/decode_job.sh <output-dir> <command...>
+#   local/decode_job.sh <output-dir> <key-list> <command...>
 set -euo pipefail
+. local/lib.sh
 out=$1
-shift
-if [ -f "${out}/.done" ]; then
-    echo "decode_job.sh: ${out} is complete; skipping"
+key=$(key_of "file:$2")
+shift 2
+if step_done "${out}" "${key}"; then
+    log "${out} is complete; skipping"
     exit 0
 fi
-rm -rf "${out}"
+step_begin "${out}" "${key}"
 "$@"
-touch "${out}/.done"
+step_end "${out}"

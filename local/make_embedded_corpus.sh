@@ -8,18 +8,13 @@
 # 1. Downloads the .deb files with apt-get into <download-dir>/debs/ (a private apt lists dir under
 #    <download-dir>/apt/, nothing is installed), each into a temporary folder first, then moved and
 #    marked with <download-dir>/debs/<package>.done.
-# 2. Extracts each with dpkg -x into <download-dir>/pkgs/<package>/ (a temporary folder, renamed when
-#    complete, then <package>/.done). A folder without .done is an interrupted extraction: redone.
+# 2. Extracts each with dpkg -x into <download-dir>/pkgs/<package>/, a step keyed on the .deb's name
+#    (local/lib.sh): an interrupted or outdated extraction is removed and redone.
 # 3. Runs local/make_embedded_corpus.py, which writes <out> (48 kHz DNS5 layout, README.md,
 #    manifest.tsv, then .done).
 # A rerun with <out>/.done and the same options exits at once; with the packages already extracted
 # it fetches nothing. A .deb put into <download-dir>/debs/ by hand is checked and used (offline use).
 set -euo pipefail
-
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
 SECONDS=0
 
 download_dir=downloads          # debs/, pkgs/ and apt/ go here
@@ -43,6 +38,7 @@ if [ $# -ne 0 ]; then
 fi
 
 . ./path.sh
+. local/lib.sh
 
 packages="asterisk-core-sounds-en-g722 fillets-ng-data-cs sonic-pi-samples"
 build_opts=(--pkgs-dir "${download_dir}/pkgs" --out "${out}" --seed "${seed}"
@@ -115,27 +111,17 @@ fetch() { # fetch <package>: ${debs}/<package>_*.deb and ${debs}/<package>.done
         mv "${deb}" "${found}"
         rm -rf "${tmp}"
     fi
-    basename "${found}" > "${debs}/.${package}.done.tmp"
-    mv "${debs}/.${package}.done.tmp" "${debs}/${package}.done"
+    write_atomic "${debs}/${package}.done" "$(basename "${found}")"
 }
 
-extract() { # extract <package>: ${pkgs}/<package>/ with .done last
-    local package=$1 deb tmp
+extract() { # extract <package>: ${pkgs}/<package>/, a step (local/lib.sh) keyed on the .deb's name
+    local package=$1 deb
     deb=$(cat "${debs}/${package}.done")
-    if [ -f "${pkgs}/${package}/.done" ] && [ "$(cat "${pkgs}/${package}/.done")" = "${deb}" ]; then
-        return 0
-    fi
-    if [ -e "${pkgs}/${package}" ]; then
-        log "${package}: removing the incomplete or outdated extraction ${pkgs}/${package}"
-        rm -rf "${pkgs:?}/${package}"
-    fi
-    tmp=${pkgs}/.tmp.${package}
-    rm -rf "${tmp}"
+    step_done "${pkgs}/${package}" "${deb}" && return 0
+    step_begin "${pkgs}/${package}" "${deb}"
     log "${package}: extracting ${deb} into ${pkgs}/${package}"
-    dpkg -x "${debs}/${deb}" "${tmp}"
-    mv "${tmp}" "${pkgs}/${package}"
-    echo "${deb}" > "${pkgs}/${package}/.done.tmp"
-    mv "${pkgs}/${package}/.done.tmp" "${pkgs}/${package}/.done"
+    dpkg -x "${debs}/${deb}" "${pkgs}/${package}"
+    step_end "${pkgs}/${package}"
 }
 
 for package in ${packages}; do

@@ -4,16 +4,12 @@
 #   local/prepare_dns5.sh [options] <dns5-root> <list-dir>
 #
 # Writes <list-dir>/{clean,noise,rir}/{wav.scp,utt2dur,utt2spk,spk2utt,summary.json,bad_files.tsv}
-# (noise and RIR files are their own "speakers", as in Kaldi). The 16 kHz audio goes to --audio-dir,
-# a cache: a file already there and newer than its source is not converted again. Each step leaves a
-# .done marker, so a rerun after a kill redoes only what is missing; delete <list-dir> to redo the
-# lists, and --audio-dir to redo the audio.
+# (noise and RIR files are their own "speakers", as in Kaldi). The tree is scanned on every run (a
+# few seconds for DNS5): its inventory names each file with its size and modification time, and is
+# the key of each kind's lists (local/lib.sh), so a changed, added or removed source file redoes
+# that kind and every stage after it. The 16 kHz audio goes to --audio-dir, a cache that reuses a
+# converted file only when it was made from the very same source (path, size, mtime).
 set -euo pipefail
-
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
 
 subsets="read_speech"   # clean_fullband sub-folders to use (space-separated)
 nj=4                    # parallel conversion jobs
@@ -26,48 +22,42 @@ help_message="Usage: $0 [options] <dns5-root> <list-dir>
 Builds 16 kHz clean/noise/RIR lists from a DNS5-layout tree."
 
 . utils/parse_options.sh
-
+. local/lib.sh
 if [ $# -ne 2 ]; then
     echo "${help_message}" >&2
     exit 2
 fi
 root=$1
 list_dir=$2
-tmp=${list_dir}/tmp
+scan_dir=${list_dir}/.scan
 
-# The lists belong to one tree and subset choice; another one (or a rebuilt embedded corpus, whose
-# manifest is newer) starts the lists over. Converted audio stays cached unless its source changed.
-source_id="$(cd "${root}" && pwd) ${subsets}"
-if [ -f "${tmp}/.scan.done" ] && { [ "$(cat "${tmp}/.scan.done")" != "${source_id}" ] ||
-    [ "${root}/manifest.tsv" -nt "${tmp}/.scan.done" ]; }; then
-    log "${list_dir} was made from another tree or subsets; making it again"
-    rm -rf "${list_dir}"
-fi
-if [ ! -f "${tmp}/.scan.done" ]; then
-    log "Scanning ${root} (clean subsets: ${subsets})"
-    python3 local/prepare_dns5.py scan --root "${root}" --subsets "${subsets}" --out-dir "${tmp}"
-    echo "${source_id}" > "${tmp}/.scan.done"
-fi
+log "Scanning ${root} (clean subsets: ${subsets})"
+python3 local/prepare_dns5.py scan --root "${root}" --subsets "${subsets}" --out-dir "${scan_dir}"
+root_abs=$(cd "${root}" && pwd -P)
 
 for kind in clean noise rir; do
-    if [ -f "${list_dir}/${kind}/.done" ]; then
-        log "${kind}: ${list_dir}/${kind} exists; delete it to redo"
+    dir=${list_dir}/${kind}
+    key=$(key_of "root=${root_abs}" "subsets=${subsets}" "fs=${fs}" "audio_dir=${audio_dir}" \
+        "max_bad_share=${max_bad_share}" "file:${scan_dir}/${kind}.tsv" "file:${scan_dir}/${kind}.bad.tsv")
+    if step_done "${dir}" "${key}"; then
+        log "${kind}: ${dir} is up to date with ${root}"
         continue
     fi
-    n=$(wc -l < "${tmp}/${kind}.tsv")
-    _nj=$(( nj < n ? nj : n ))
-    parts=()
-    for j in $(seq "${_nj}"); do parts+=("${tmp}/${kind}.${j}.tsv"); done
-    utils/split_scp.pl "${tmp}/${kind}.tsv" "${parts[@]}"
-    log "${kind}: converting ${n} files to ${fs} Hz with ${_nj} jobs (logs: ${tmp}/log/${kind}.*.log)"
-    ${cmd} JOB=1:"${_nj}" "${tmp}/log/${kind}.JOB.log" \
-        python3 local/prepare_dns5.py convert --part "${tmp}/${kind}.JOB.tsv" --root "${root}" \
-        --audio-dir "${audio_dir}/${kind}" --fs "${fs}" --out "${tmp}/${kind}.JOB.out"
+    step_begin "${dir}" "${key}"
+    _nj=$(capped_nj "${nj}" "${scan_dir}/${kind}.tsv")
+    logdir=${dir}/logdir
+    mkdir -p "${logdir}"
+    split_list "${scan_dir}/${kind}.tsv" "${_nj}" "${logdir}/JOB.tsv"
+    log "${kind}: converting $(wc -l < "${scan_dir}/${kind}.tsv") files to ${fs} Hz with ${_nj} jobs" \
+        "(logs: ${logdir}/convert.*.log)"
+    ${cmd} JOB=1:"${_nj}" "${logdir}/convert.JOB.log" \
+        python3 local/prepare_dns5.py convert --kind "${kind}" --part "${logdir}/JOB.tsv" --root "${root}" \
+        --audio-dir "${audio_dir}/${kind}" --fs "${fs}" --out "${logdir}/JOB.out"
     outs=()
-    for j in $(seq "${_nj}"); do outs+=("${tmp}/${kind}.${j}.out"); done
-    python3 local/prepare_dns5.py merge --kind "${kind}" --list-dir "${list_dir}/${kind}" \
-        --max-bad-share "${max_bad_share}" "${outs[@]}"
-    utils/validate_data_dir.sh --no-feats --no-text "${list_dir}/${kind}"
-    touch "${list_dir}/${kind}/.done"
+    for j in $(seq "${_nj}"); do outs+=("${logdir}/${j}.out"); done
+    python3 local/prepare_dns5.py merge --kind "${kind}" --list-dir "${dir}" \
+        --max-bad-share "${max_bad_share}" --scan-bad "${scan_dir}/${kind}.bad.tsv" "${outs[@]}"
+    utils/validate_data_dir.sh --no-feats --no-text "${dir}"
+    step_end "${dir}"
 done
 log "Lists in ${list_dir}: $(for k in clean noise rir; do printf '%s=%s ' "${k}" "$(wc -l < "${list_dir}/${k}/wav.scp")"; done)"

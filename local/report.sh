@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
-# Stage 6 (report): model complexity, spectrogram and training-curve figures, then RESULTS.md
-# (which links the figures that exist).
+# Stage 6 (report, after local/score.sh): model complexity, spectrogram and training-curve figures,
+# then RESULTS.md (which links the figures that exist). Everything here is cheap and made anew.
 #
 #   local/report.sh [options]
 set -euo pipefail
-
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
 
 models="dl pl"                  # model tags (exp/enh_<tag>)
 peers=                          # peer systems (exp/peer_<name>), rows of their own in RESULTS.md
@@ -20,13 +15,16 @@ results=RESULTS.md
 
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
+. local/lib.sh
+if [ $# -ne 0 ]; then
+    echo "${help_message}" >&2
+    exit 2
+fi
 
 for m in ${models}; do
     exp=exp/enh_${m}
-    if [ ! -f "${exp}/complexity.json" ] || [ "${exp}/complexity.json" -ot "${exp}/config.yaml" ]; then
-        log "Complexity of ${m}"
-        python3 pyscripts/complexity.py --config "${exp}/config.yaml" --out "${exp}/complexity.json"
-    fi
+    log "Complexity of ${m}"
+    python3 pyscripts/complexity.py --config "${exp}/config.yaml" --out "${exp}/complexity.json"
 done
 
 figure_set=${figure_set:-${test_sets%% *}}

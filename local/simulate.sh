@@ -3,16 +3,13 @@
 #
 #   local/simulate.sh [options] <list-dir> <data-dir>
 #
-# Step 1 (plan) draws every utterance's parameters from conf/simulation.yaml's seed into
-# <sim-dir>/<set>/meta.tsv, and lists the training speech, noises and RIRs for on-the-fly mixing in
-# <data-dir>/train_dm/; step 2 renders the audio in --nj jobs; step 3 writes <data-dir>/<set>/.
-# A finished set has <data-dir>/<set>/.done; a rerun renders only utterances that are missing.
+# Step 1 (plan) draws every utterance's parameters from the simulation config's seed into
+# <sim-dir>/plan/<set>/meta.tsv, and lists the training speech, noises and RIRs for on-the-fly mixing
+# in <data-dir>/train_dm/; step 2 renders each set's audio into <sim-dir>/<set>/ in --nj jobs; step 3
+# writes <data-dir>/<set>/. Each step is keyed (local/lib.sh) on the config and on the stage-1 lists
+# (their markers), so a changed config or source redoes exactly the sets it changes; a rendering cut
+# short renders only the utterances that are missing.
 set -euo pipefail
-
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
 
 sim_config=conf/simulation.yaml # simulation parameters
 nj=4                        # parallel rendering jobs per set
@@ -23,7 +20,7 @@ help_message="Usage: $0 [options] <list-dir> <data-dir>
 Simulates the sets of --sim-config (default ${sim_config}) from the stage-1 lists."
 
 . utils/parse_options.sh
-
+. local/lib.sh
 if [ $# -ne 2 ]; then
     echo "${help_message}" >&2
     exit 2
@@ -31,36 +28,44 @@ fi
 list_dir=$1
 data_dir=$2
 sim=(python3 local/simulate.py --config "${sim_config}")
+plan_dir=${sim_dir}/plan
 
-if [ ! -f "${sim_dir}/.plan.done" ] || [ "${sim_config}" -nt "${sim_dir}/.plan.done" ]; then
+key=$(key_of "file:${sim_config}" "file:${list_dir}/clean/.done" "file:${list_dir}/noise/.done" \
+    "file:${list_dir}/rir/.done")
+if step_done "${plan_dir}" "${key}" && step_done "${data_dir}/train_dm" "${key}"; then
+    log "The plan in ${plan_dir} is up to date with ${sim_config} and ${list_dir}"
+else
     log "Planning from ${sim_config}"
-    "${sim[@]}" plan --list-dir "${list_dir}" --sim-dir "${sim_dir}" --dm-dir "${data_dir}/train_dm"
+    step_begin "${plan_dir}" "${key}"
+    step_begin "${data_dir}/train_dm" "${key}"
+    "${sim[@]}" plan --list-dir "${list_dir}" --sim-dir "${plan_dir}" --dm-dir "${data_dir}/train_dm"
     utils/validate_data_dir.sh --no-feats --no-text --no-wav "${data_dir}/train_dm"
-    touch "${sim_dir}/.plan.done" "${data_dir}/train_dm/.done"
+    step_end "${data_dir}/train_dm"
+    step_end "${plan_dir}"
 fi
 
-for meta in "${sim_dir}"/*/meta.tsv; do
+for meta in "${plan_dir}"/*/meta.tsv; do
     dset=$(basename "$(dirname "${meta}")")
-    if [ -f "${data_dir}/${dset}/.done" ] && [ "${data_dir}/${dset}/.done" -nt "${meta}" ]; then
-        log "${dset}: ${data_dir}/${dset} exists; delete it to redo"
+    key=$(key_of "file:${sim_config}" "file:${meta}")
+    if step_done "${data_dir}/${dset}" "${key}"; then
+        log "${dset}: ${data_dir}/${dset} is up to date with ${meta}"
         continue
     fi
-    logdir=${sim_dir}/${dset}/log
-    n=$(( $(wc -l < "${meta}") - 1 ))
-    _nj=$(( nj < n ? nj : n ))
-    mkdir -p "${logdir}"
-    # Split the rows (not the header) into one meta file per job.
-    tail -n +2 "${meta}" > "${logdir}/rows.tsv"
-    parts=()
-    for j in $(seq "${_nj}"); do parts+=("${logdir}/rows.${j}.tsv"); done
-    utils/split_scp.pl "${logdir}/rows.tsv" "${parts[@]}"
-    for part in "${parts[@]}"; do
-        { head -n 1 "${meta}"; cat "${part}"; } > "${part%.tsv}.meta.tsv"
+    audio=${sim_dir}/${dset}
+    step_begin "${audio}" "${key}"
+    tail -n +2 "${meta}" > "${audio}/rows.tsv" # the rows without the header, split into one meta per job
+    _nj=$(capped_nj "${nj}" "${audio}/rows.tsv")
+    split_list "${audio}/rows.tsv" "${_nj}" "${audio}/logdir/rows.JOB.tsv"
+    for j in $(seq "${_nj}"); do
+        { head -n 1 "${meta}"; cat "${audio}/logdir/rows.${j}.tsv"; } > "${audio}/logdir/meta.${j}.tsv"
     done
-    log "${dset}: rendering ${n} utterances with ${_nj} jobs (logs: ${logdir}/render.*.log)"
-    ${cmd} JOB=1:"${_nj}" "${logdir}/render.JOB.log" \
-        "${sim[@]}" render --meta "${logdir}/rows.JOB.meta.tsv" --audio-dir "${sim_dir}/${dset}"
-    "${sim[@]}" finalize --meta "${meta}" --audio-dir "${sim_dir}/${dset}" --data-dir "${data_dir}/${dset}"
+    log "${dset}: rendering $(wc -l < "${audio}/rows.tsv") utterances with ${_nj} jobs" \
+        "(logs: ${audio}/logdir/render.*.log)"
+    ${cmd} JOB=1:"${_nj}" "${audio}/logdir/render.JOB.log" \
+        "${sim[@]}" render --meta "${audio}/logdir/meta.JOB.tsv" --audio-dir "${audio}"
+    step_end "${audio}"
+    step_begin "${data_dir}/${dset}" "${key}"
+    "${sim[@]}" finalize --meta "${meta}" --audio-dir "${audio}" --data-dir "${data_dir}/${dset}"
     utils/validate_data_dir.sh --no-feats --no-text "${data_dir}/${dset}"
-    touch "${data_dir}/${dset}/.done"
+    step_end "${data_dir}/${dset}"
 done

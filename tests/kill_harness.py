@@ -69,8 +69,9 @@ def is_litter(path: Path) -> bool:
 
 
 def is_not_output(rel: str) -> bool:
-    """Files that legitimately differ between runs: logs, figures (PNG metadata), TensorBoard."""
-    return rel.endswith((".log", ".png"))
+    """Files that legitimately differ between runs: logs, figures (PNG metadata), and the journal of
+    stage 1's audio cache (its lines are appended in the order the jobs happen to convert files)."""
+    return rel.endswith((".log", ".png", ".sources.jsonl"))
 
 
 def list_files(root: Path, rels: list[str]) -> dict[str, Path]:
@@ -324,11 +325,8 @@ class KillHarness:
             train_log = (exp / "train.log").read_text()
             started = [int(e) for e in re.findall(r"\(trainer:\d+\) INFO: (\d+)/\d+epoch started", train_log)]
             epoch = before["epochs"][m]
-            if epoch == "unreadable":  # killed while ESPnet saved it: local/train.sh moves it aside
-                if "checkpoint.pth is cut short" not in rerun_log:
-                    problems.append(
-                        f"{m}: checkpoint.pth was cut short by the kill and the rerun did not say so"
-                    )
+            if epoch == "unreadable":  # checkpoints are saved atomically (atomic_save): never cut short
+                problems.append(f"{m}: checkpoint.pth was unreadable after the kill")
                 epoch = None
             first = (epoch or 0) + 1
             resumed = "The training was resumed using" in train_log

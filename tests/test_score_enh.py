@@ -246,46 +246,41 @@ def test_merge_refuses_incomplete_or_conflicting_parts(data):
 
 
 def _score_sh(data: Path, *args: str) -> subprocess.CompletedProcess:
+    """local/score.sh (stage 6) on data/test of a recipe-like folder around ``data``: the noisy input only."""
+    recipe = data / "recipe"
+    (recipe / "data").mkdir(parents=True, exist_ok=True)
+    for name in ("utils", "local", "pyscripts"):
+        if not (recipe / name).exists():
+            (recipe / name).symlink_to(ROOT / name)
+    test = recipe / "data" / "test"
+    if not test.exists():
+        test.mkdir()
+        (test / "wav.scp").write_text((data / "inf.scp").read_text())
+        (test / "spk1.scp").write_text((data / "ref.scp").read_text())
     env = {**os.environ, "PATH": f"{ROOT / 'utils'}:{os.environ['PATH']}"}
-    return subprocess.run(
-        ["bash", str(ROOT / "local/score.sh"), *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    cmd = ["bash", str(ROOT / "local/score.sh"), "--models", "", "--report", "false", *args]
+    return subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True)
 
 
 def test_score_sh_runs_jobs_and_merges(data):
-    out = data / "scoring"
-    res = _score_sh(
-        data,
-        "--nj",
-        "2",
-        "--metrics",
-        "stoi,si_snr",
-        "--ref-scp",
-        str(data / "ref.scp"),
-        str(data / "inf.scp"),
-        str(out),
-    )
+    res = _score_sh(data, "--nj", "2", "--metrics", "stoi,si_snr")
     assert res.returncode == 0, res.stderr + res.stdout
+    out = data / "recipe/exp/noisy/decode_test/scoring"
     assert (out / "logdir/keys.1.scp").exists() and (out / "logdir/keys.2.scp").exists()
     assert list(read_list(out / "STOI")) == [f"utt{i}" for i in range(5)]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_utts"] == 5 and summary["metrics"]["SI_SNR"]["n"] == 5
     assert set(summary["metrics"]) == {"STOI", "SI_SNR"}
+    res = _score_sh(data, "--nj", "2", "--metrics", "stoi,si_snr")  # the same inputs: nothing to do
+    assert res.returncode == 0 and "is up to date" in res.stdout, res.stdout + res.stderr
+    res = _score_sh(data, "--nj", "2", "--metrics", "si_snr")  # another option: scored again
+    assert res.returncode == 0 and "is up to date" not in res.stdout, res.stdout + res.stderr
+    assert set(json.loads((out / "summary.json").read_text())["metrics"]) == {"SI_SNR"}
 
 
 def test_score_sh_failure_names_the_log(data):
     (data / "wav/enh4.wav").unlink()
-    res = _score_sh(
-        data,
-        "--nj",
-        "2",
-        "--metrics",
-        "si_snr",
-        "--ref-scp",
-        str(data / "ref.scp"),
-        str(data / "inf.scp"),
-        str(data / "scoring"),
-    )
+    res = _score_sh(data, "--nj", "2", "--metrics", "si_snr")
     assert res.returncode != 0
     assert "score.2.log" in res.stdout + res.stderr
     assert "enh4.wav" in res.stdout + res.stderr  # the tail of the failing log
