@@ -408,7 +408,7 @@ def setup_venv(args) -> int:
     # A venv keeps the torch build and Python it was built with unless they are asked for by name:
     # TORCH_VARIANT=auto decides a new build only (a GPU that comes and goes changes nothing).
     if stamp and requested == "auto":
-        variant, reason = stamp["variant"], f"as built (TORCH_VARIANT=auto; {stamp['variant']} when built)"
+        variant, reason = stamp["variant"], f"the build {args.venv} has; TORCH_VARIANT=cpu|cuda changes it"
     else:
         if requested not in VARIANTS:
             choose_variant(requested, (False, ""))  # raises
@@ -507,6 +507,11 @@ def setup_existing(args, prefix: str) -> int:
         print(report(problems, where, None if args.install else hint), file=sys.stderr)
         return 1
     log(f"{where}: python {sys.version.split()[0]}, every requirement met, espnet2.tasks.enh imports")
+    if os.path.isdir(os.path.join(ROOT, ".venv")):
+        log(
+            "warning: .venv is still here: jobs that do not inherit RECIPE_ENV (Slurm, Grid Engine) "
+            "activate it in path.sh; remove it to use RECIPE_ENV everywhere"
+        )
     if not args.dry_run:
         with open(stamp, "w") as f:
             f.write(env_fingerprint(prefix) + "\n")
