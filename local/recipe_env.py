@@ -73,6 +73,16 @@ print("RECIPE_ENV_PROBE " + json.dumps(out))
 """
 
 
+HELP_VARIABLES = f"""variables:
+  TORCH_VARIANT    auto (default: cuda when `nvidia-smi -L` lists a GPU, else cpu), cpu or cuda
+  TORCH_INDEX_URL  where torch comes from (default: PyTorch's CPU index for cpu, PyPI for cuda;
+                   `none`: pip's configured indexes)
+  TORCH_PIP_OPTS   pip options of the torch step (default: {TORCH_PIP_OPTS})
+  PYTHON           the interpreter .venv is made from (Python 3.11 or 3.12)
+  RECIPE_ENV       an existing environment's prefix to check and use instead of .venv
+  RECIPE_VENV      where to build (default .venv; same as --venv)"""
+
+
 class SetupError(Exception):
     """A problem the user must solve; the message says how."""
 
@@ -338,11 +348,10 @@ def import_problems(probe: dict, variant: str | None, extension: list[str]) -> l
 
 def check(strict: bool = False, variant: str | None = None, imports: bool = True) -> list[Problem]:
     """Everything wrong with the running interpreter's environment, for the recipe."""
-    problems = []
     why = python_problem(sys.version_info)
-    if why:
-        problems.append(Problem(why))
-    problems += check_versions(read_requirements(), installed_versions(), strict)
+    if why:  # nothing to install into it would help
+        return [Problem(f"{why}: use an environment with one of those")]
+    problems = check_versions(read_requirements(), installed_versions(), strict)
     if imports and not problems:  # an import error would only repeat a missing package
         problems += import_problems(probe_imports(), variant if strict else None, torchaudio_extension())
     return problems
@@ -362,7 +371,7 @@ def report(problems: list[Problem], where: str, install_hint: str | None) -> str
             f"  (torch: your site's build is best, if it has one; from PyPI, {torch[0].text} is the CUDA "
             f"build, for the CPU one add --index-url {CPU_INDEX_URL})"
         )
-    if install_hint:
+    if install_hint and cmds:
         lines.append(install_hint)
     return "\n".join(lines)
 
@@ -523,7 +532,14 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="local/setup_env.sh", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("setup", help="build .venv, or check RECIPE_ENV")
+    s = sub.add_parser(
+        "setup",
+        prog="local/setup_env.sh",
+        help="build .venv, or check RECIPE_ENV",
+        description="Build .venv to fit the machine, or check RECIPE_ENV (docs/install.md).",
+        epilog=HELP_VARIABLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("--dry-run", action="store_true", help="print the plan (or the check), change nothing")
     s.add_argument("--install", action="store_true", help="RECIPE_ENV: install what is missing into it")
     s.add_argument("--venv", default=os.environ.get("RECIPE_VENV", ".venv"), help="where to build")

@@ -289,6 +289,21 @@ def test_complete_env_with_a_broken_torchaudio_extension(recipe, tmp_path, pytho
     assert proc.returncode == 0 and "unchanged since" in proc.stdout
 
 
+def other_python(version: str) -> str | None:
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(f"{pyenv}/versions/{version}*/bin/python{version}"))
+    return found[0] if found else shutil.which(f"python{version}")
+
+
+@pytest.mark.skipif(other_python("3.10") is None, reason="no Python 3.10 on this machine")
+def test_env_with_another_python_is_refused(recipe, tmp_path):
+    env = fake_env(tmp_path, other_python("3.10"), {}, {})
+    proc = setup_env(recipe, "--install", env={"RECIPE_ENV": str(env)})
+    assert proc.returncode == 1
+    assert "Python 3.10 can't run the recipe: it needs Python 3.11 or 3.12" in proc.stderr
+    assert "pip install" not in proc.stderr  # installing would not help
+
+
 def test_env_without_python_is_refused(recipe, tmp_path):
     proc = setup_env(recipe, env={"RECIPE_ENV": str(tmp_path)})
     assert proc.returncode == 1 and "has no bin/python3" in proc.stderr
