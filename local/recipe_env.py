@@ -416,18 +416,20 @@ def setup_venv(args) -> int:
     want_hash = files_hash()
     # A venv keeps the torch build and Python it was built with unless they are asked for by name:
     # TORCH_VARIANT=auto decides a new build only (a GPU that comes and goes changes nothing).
+    exists = os.path.isfile(os.path.join(venv, "bin", "python"))
     if stamp and requested == "auto":
         variant, reason = stamp["variant"], f"the build {args.venv} has; TORCH_VARIANT=cpu|cuda changes it"
+    elif exists and not stamp and requested == "auto":  # made before builds were recorded: always CPU
+        variant, reason = "cpu", f"the build {args.venv} has; TORCH_VARIANT=cpu|cuda changes it"
     else:
         if requested not in VARIANTS:
             choose_variant(requested, (False, ""))  # raises
         variant, reason = choose_variant(requested, gpu_listed() if requested == "auto" else (False, ""))
     index = torch_index(variant, os.environ.get("TORCH_INDEX_URL"))
-    exists = os.path.isfile(os.path.join(venv, "bin", "python"))
+    built = stamp or {"variant": "cpu", "python": None}  # an unrecorded venv is CPU (the old set-up)
     rebuild = bool(
-        stamp
-        and exists
-        and (stamp["variant"] != variant or ("PYTHON" in os.environ and stamp["python"] != pyver))
+        exists
+        and (built["variant"] != variant or ("PYTHON" in os.environ and stamp and stamp["python"] != pyver))
     )
     up_to_date = bool(stamp and exists and not rebuild and stamp["hash"] == want_hash)
     torch_opts = os.environ.get("TORCH_PIP_OPTS", TORCH_PIP_OPTS)
@@ -459,7 +461,7 @@ def setup_venv(args) -> int:
     t0 = time.time()
     log(f"building {venv}: torch {variant} build ({reason}), from {index or PIP_INDEXES}")
     if rebuild:
-        log(f"removing {venv} (built with Python {stamp['python']}, {stamp['variant']} torch)")
+        log(f"removing {venv} (built with Python {built['python'] or '?'}, {built['variant']} torch)")
         shutil.rmtree(venv)
     stamp_path = os.path.join(venv, STAMP)
     if os.path.exists(stamp_path):

@@ -174,6 +174,21 @@ def test_dry_run_follows_nvidia_smi(recipe, tmp_path, nvidia_smi, variant_env, w
     assert not (tmp_path / "v").exists()
 
 
+def test_a_venv_keeps_its_build_unless_asked(recipe, tmp_path):
+    """auto decides new builds only; naming another variant rebuilds from scratch."""
+    stand_in(tmp_path / "bin", "nvidia-smi", f"echo '{GPU_LIST}'\n")
+    venv = tmp_path / "v"
+    stand_in(venv / "bin", "python", "exit 0\n")  # a venv made before builds were recorded: CPU
+    proc = setup_env(recipe, "--dry-run", "--venv", str(venv), path_prefix=tmp_path / "bin")
+    assert "torch   cpu build (the build" in proc.stdout and "would be updated" in proc.stdout
+    proc = setup_env(recipe, "--dry-run", "--venv", str(venv), env={"TORCH_VARIANT": "cuda"})
+    assert "torch   cuda build" in proc.stdout and f"+ rm -rf {venv}\n" in proc.stdout
+    (venv / recipe_env.STAMP).write_text('{"hash": "x", "python": "3.11", "variant": "cuda"}')
+    proc = setup_env(recipe, "--dry-run", "--venv", str(venv))
+    assert "torch   cuda build (the build" in proc.stdout and "rm -rf" not in proc.stdout
+    assert "--index-url" not in torch_step(proc.stdout)
+
+
 def test_dry_run_mirror_and_bad_variant(recipe, tmp_path):
     mirror = "https://pypi.mirror.example/torch/cpu"
     proc = setup_env(recipe, "--dry-run", "--venv", str(tmp_path / "v"), env={"TORCH_INDEX_URL": mirror})
