@@ -12,10 +12,7 @@ cmd=run.pl # job launcher (see cmd.sh)
 help_message="Usage: $0 [options] <train-dir> <valid-dir> <stats-dir>"
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 3 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 3 "$@"
 train_dir=$1
 valid_dir=$2
 stats_dir=$3

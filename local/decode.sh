@@ -27,10 +27,7 @@ help_message="Usage: $0 [options]
 Enhance data/<set> for each of --sets with every model of --models and every peer of --peers."
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 0 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 0 "$@"
 
 decode_model() { # decode_model <exp-dir> <data-dir> <decode-dir>
     local exp_dir=$1 data_dir=$2 decode_dir=$3 key _nj logdir

@@ -150,3 +150,11 @@ check_names() { # check_names OPTION VALUE [ALLOWED...]: each word of VALUE a pl
         fi
     done
 }
+
+expect_args() { # expect_args N "$@": the usage (${help_message}) and exit 2 unless there are N arguments
+    local n=$1
+    shift
+    [ $# -eq "${n}" ] && return 0
+    printf '%s\n' "${help_message:-Usage: $0 [options]}" >&2
+    die_usage "expected ${n} argument(s), got $#${*:+: $*}"
+}

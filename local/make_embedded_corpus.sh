@@ -31,14 +31,9 @@ Fetches three Debian packages (asterisk-core-sounds-en-g722, fillets-ng-data-cs,
 and builds a small DNS5-layout corpus from them in --out."
 
 . utils/parse_options.sh
-if [ $# -ne 0 ]; then
-    echo "${help_message}" >&2
-    echo "$0: unexpected argument(s): $*" >&2
-    exit 2
-fi
-
-. ./path.sh
 . local/lib.sh
+expect_args 0 "$@"
+. ./path.sh
 
 packages="asterisk-core-sounds-en-g722 fillets-ng-data-cs sonic-pi-samples"
 build_opts=(--pkgs-dir "${download_dir}/pkgs" --out "${out}" --seed "${seed}"

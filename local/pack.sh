@@ -14,10 +14,7 @@ onnx=true                 # also export the ONNX core (fp32 and int8) for --back
 help_message="Usage: $0 [options] <exp-dir> <archive.tar.gz>"
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 2 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 2 "$@"
 exp_dir=$1
 out=$2
 dir=$(dirname "${out}")

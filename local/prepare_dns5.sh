@@ -23,10 +23,7 @@ Builds 16 kHz clean/noise/RIR lists from a DNS5-layout tree."
 
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 2 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 2 "$@"
 root=$1
 list_dir=$2
 scan_dir=${list_dir}/.scan

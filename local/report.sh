@@ -16,10 +16,7 @@ results=RESULTS.md
 help_message="Usage: $0 [options]"
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 0 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 0 "$@"
 
 for m in ${models}; do
     exp=exp/enh_${m}

@@ -27,10 +27,7 @@ help_message="Usage: $0 [options]
 Score the noisy input, --models and --peers on each of --sets; then the report."
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 0 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 0 "$@"
 
 score_list() { # score_list <inf-scp> <marker-key-arg> <ref-scp or ""> <out-dir>
     local inf_scp=$1 upstream=$2 ref_scp=$3 out_dir=$4 key _nj logdir ref_opt=() thread_opt=()

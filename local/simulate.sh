@@ -21,10 +21,7 @@ Simulates the sets of --sim-config (default ${sim_config}) from the stage-1 list
 
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 2 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 2 "$@"
 list_dir=$1
 data_dir=$2
 sim=(python3 local/simulate.py --config "${sim_config}")

@@ -21,10 +21,7 @@ sim_config=conf/simulation.yaml # mixing ranges for a training dir mixed on the 
 help_message="Usage: $0 [options] <config> <train-dir> <valid-dir> <stats-dir> <exp-dir>"
 . utils/parse_options.sh
 . local/lib.sh
-if [ $# -ne 5 ]; then
-    echo "${help_message}" >&2
-    exit 2
-fi
+expect_args 5 "$@"
 config=$1
 train_dir=$2
 valid_dir=$3
@@ -59,6 +56,12 @@ key=$(key_of "${key_parts[@]}")
 if step_done "${exp_dir}" "${key}"; then
     log "${exp_dir} is trained with this config, these options and data"
     exit 0
+fi
+# ESPnet's chunk iterator drops utterances not longer than chunk_length, with a warning only: a set
+# dropped whole ends the run at the first validation. Checked here, before any time is spent.
+if ! check=$(python3 pyscripts/check_training_data.py "${opts[@]}" 2>&1); then
+    grep -E "ERROR|Error|error:" <<< "${check}" >&2 || tail -n 20 <<< "${check}" >&2
+    die "${config} cannot train on ${train_dir} and validate on ${valid_dir} (see above)"
 fi
 step_begin "${exp_dir}" "${key}" keep
 # ESPnet's launcher, as in egs2/TEMPLATE/enh1/enh.sh: it adds --ngpu and the distributed options,

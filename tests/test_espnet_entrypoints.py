@@ -27,11 +27,11 @@ SHRINK = [
 pytestmark = pytest.mark.slow  # about 1-2 min: 5 ESPnet processes (stats, 2 trainings, 2 decodings)
 
 
-def write_set(folder: Path, n: int, seed: int) -> None:
-    """A Kaldi-style enh data dir of n 2-s clips: harmonic 'speech' plus noise at 0-10 dB SNR."""
+def write_set(folder: Path, n: int, seed: int, seconds: float = 2.0) -> None:
+    """A Kaldi-style enh data dir of n clips: harmonic 'speech' plus noise at 0-10 dB SNR."""
     rng = np.random.default_rng(seed)
     (folder / "wav").mkdir(parents=True)
-    t = np.arange(2 * FS) / FS
+    t = np.arange(int(seconds * FS)) / FS
     lists: dict[str, list[str]] = {
         name: [] for name in ("wav.scp", "spk1.scp", "noise1.scp", "utt2spk", "spk2utt")
     }
