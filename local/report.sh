@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stage 6 (report, after local/score.sh): model complexity, spectrogram and training-curve figures,
-# then RESULTS.md (which links the figures that exist). Everything here is cheap and made anew.
+# then RESULTS.md (which links the figures that exist). A step (local/lib.sh) with its marker in
+# exp/report/, keyed on the options and on the markers of every training and scoring it reports.
 #
 #   local/report.sh [options]
 set -euo pipefail
@@ -18,6 +19,20 @@ help_message="Usage: $0 [options]"
 . local/lib.sh
 expect_args 0 "$@"
 
+keys=("models=${models}" "peers=${peers}" "test_sets=${test_sets}" "file:${sim_config}" "results=${results}"
+    "figure=${figure_set} ${figure_utt}")
+for dset in ${test_sets}; do
+    for dir in noisy $(for m in ${models}; do echo "enh_${m}"; done) $(for p in ${peers}; do echo "peer_${p}"; done); do
+        keys+=("file:exp/${dir}/decode_${dset}/scoring/.done")
+    done
+done
+for m in ${models}; do keys+=("file:exp/enh_${m}/.done"); done
+key=$(key_of "${keys[@]}")
+if step_done exp/report "${key}" && [ -f "${results}" ]; then
+    log "${results} and egs/ are up to date with the scores of ${models} ${peers}"
+    exit 0
+fi
+step_begin exp/report "${key}"
 for m in ${models}; do
     exp=exp/enh_${m}
     log "Complexity of ${m}"
@@ -42,4 +57,5 @@ python3 pyscripts/plot_training_curves.py "${curves[@]}" --out egs/training_curv
 systems="noisy ${models} $(for p in ${peers}; do printf 'peer_%s ' "${p}"; done)"
 python3 pyscripts/make_results.py --exp exp --sets "${test_sets}" --systems "${systems}" \
     --sim-config "${sim_config}" --out "${results}"
+step_end exp/report
 log "Wrote ${results} and figures in egs/"
