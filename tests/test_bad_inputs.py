@@ -8,6 +8,7 @@ a logged, counted repair; nothing is silently dropped.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -98,16 +99,15 @@ def test_sample_formats_are_read_and_damage_is_listed(converted):
 
 
 def test_clipped_source_is_kept_and_counted_also_after_a_resume(converted):
-    """A job resumed after a kill finds the file converted (cached) and still counts its repair."""
+    """A job resumed after a kill finds the file converted (cached) and still counts its repair: the
+    repairs are in the audio cache's journal, beside the converted files they describe."""
     tmp, out = converted
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     assert stats["clipped"] == 1 and stats["converted"] == len(GOOD)
-    again = tmp / "again.out"
-    Path(f"{out}.repairs.jsonl").rename(f"{again}.repairs.jsonl")  # as if <out> had not been written
+    again = tmp / "again.out"  # as if <out> had not been written
     prepare_main(["convert", "--part", str(tmp / "root" / "noise.tsv"), "--root", str(tmp / "root"),
                   "--audio-dir", str(tmp / "audio dir"), "--out", str(again)])  # fmt: skip
-    resumed = json.loads(Path(f"{again}.stats.json").read_text())
-    assert resumed == {**stats, "cached": len(GOOD)}
+    assert json.loads(Path(f"{again}.stats.json").read_text()) == stats
 
 
 def test_paths_with_spaces_and_non_ascii_survive_the_lists(converted):
@@ -143,7 +143,9 @@ def test_full_disk_stops_the_stage_and_names_the_file(tmp_path):
     assert last.startswith(f"tfgpl.fileio.WriteError: cannot write {audio}/"), proc.stderr[-2000:]
     assert "file size limit (ulimit -f) 20000 bytes" in last
     assert not (tmp_path / "noise.out").exists() and not (tmp_path / "noise.out.bad").exists()
-    assert not [p for p in audio.rglob("*") if p.is_file()], "a partial or temporary file was left"
+    left = [p for p in audio.rglob("*") if p.is_file() and p.name != ".sources.jsonl"]
+    assert not left, "a partial or temporary file was left"
+    assert not (audio / ".sources.jsonl").read_text(), "the cache journal names a file that was not written"
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +156,9 @@ def planned(tmp_path_factory):
     prepare_main(["scan", "--root", str(root), "--subsets", "read_speech", "--out-dir", str(tmp / "scan")])
     for kind in ("clean", "noise", "rir"):
         out = str(tmp / f"{kind}.out")
-        prepare_main(["convert", "--part", str(tmp / "scan" / f"{kind}.tsv"), "--root", str(root),
-                      "--audio-dir", str(tmp / "audio" / kind), "--out", out])  # fmt: skip
+        part, audio = str(tmp / "scan" / f"{kind}.tsv"), str(tmp / "audio" / kind)
+        prepare_main(["convert", "--kind", kind, "--part", part, "--root", str(root), "--audio-dir", audio,
+                      "--out", out])  # fmt: skip
         prepare_main(
             ["merge", "--kind", kind, "--list-dir", str(tmp / "lists" / kind), str(tmp / f"{kind}.out")]
         )
@@ -338,6 +341,9 @@ def test_training_of_other_inputs_is_moved_aside_never_resumed(recipe):
         (exp.parent / split / "spk1.scp").write_text("u1 /nowhere/u1.wav\n")
         (exp.parent / split / ".done").write_text("some key\n")
     (exp.parent / ".done").write_text("stats key\n")
+    for split in ("train", "valid"):  # statistics for the batch check, which passes before the launcher fails
+        (exp.parent / split).mkdir()
+        (exp.parent / split / "speech_ref1_shape").write_text("u1 64000\n")
     # --cmd false: the job launcher fails at once, after the key check (no ESPnet start-up in this test)
     train = ". ./path.sh && local/train.sh --cmd false conf/train_pl.yaml exp/tr exp/cv exp exp/enh_old"
     proc = subprocess.run(["bash", "-c", train], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
@@ -346,3 +352,45 @@ def test_training_of_other_inputs_is_moved_aside_never_resumed(recipe):
     aside = [d for d in exp.parent.iterdir() if d.name.startswith("enh_old.superseded-")]
     assert len(aside) == 1 and (aside[0] / "checkpoint.pth").read_bytes() == b"a checkpoint of another config"
     assert not (exp / "checkpoint.pth").exists() and "conf/train_pl.yaml" in (exp / ".key").read_text()
+
+
+def test_a_changed_source_redoes_stages_1_and_2_and_nothing_else(recipe, tmp_path):
+    """Another tree with the same names (a re-extracted archive, a corrected release): every step that
+    read the changed file is redone, its 16 kHz copy is made again, and the rest is reused."""
+    root = make_fake_dns5(tmp_path / "dns5", n_speakers=6, utts_per_speaker=2, seconds=2.0)
+    cfg = yaml.safe_load((ROOT / "conf" / "simulation.yaml").read_text())
+    cfg["sets"] = {name: {"num_utts": 2, "segment_s": 1.0} for name in ("train", "dev", "test")}
+    cfg["split"].update({f"{p}{s}_share": 0.2 for p in ("noise_", "rir_") for s in ("dev", "test")})
+    (tmp_path / "sim.yaml").write_text(yaml.safe_dump(cfg))
+    args = [
+        "--stage",
+        "1",
+        "--stop-stage",
+        "2",
+        "--dns5-root",
+        str(root),
+        "--sim-config",
+        str(tmp_path / "sim.yaml"),
+    ]
+
+    def stages_1_2() -> str:
+        proc = run_sh(recipe, *args)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    stages_1_2()
+    out = stages_1_2()  # nothing changed: nothing is redone
+    assert "converting" not in out and "rendering" not in out and "Planning" not in out, out[-3000:]
+    # Replace one noise file by another recording of the same name, with an older time stamp.
+    noise = root / "datasets_fullband" / "noise_fullband" / "Noise_000.wav"
+    new = (0.05 * np.sign(np.sin(2 * np.pi * 50 * np.arange(3 * FS) / FS))).astype(np.float32)
+    sf.write(noise, new, FS, subtype="PCM_16")
+    os.utime(noise, ns=(1_000_000_000, 1_000_000_000))
+    out = stages_1_2()
+    assert "noise: converting" in out and "clean: converting" not in out and "rir: converting" not in out
+    assert "Planning" in out, out[-3000:]  # the plan read the noise lists
+    copy = read_list(recipe / "data" / "lists" / "noise" / "wav.scp")["noise-Noise_000"]
+    converted, fs = sf.read(copy)
+    assert fs == 16000 and abs(np.mean(np.abs(converted)) - 0.05) < 0.005  # the new recording, not the old
+    out = stages_1_2()
+    assert "converting" not in out and "Planning" not in out
