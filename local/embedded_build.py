@@ -23,7 +23,7 @@ import embedded_noise
 import embedded_rirs
 from embedded_readme import readme_text
 from embedded_sources import CLEAN_SPEAKERS, PACKAGES, Inventory, check_packages, copyright_file, scan
-from tfgpl.fileio import atomic_path, write_text_atomic
+from tfgridnet_pl.fileio import atomic_path, write_text_atomic
 
 log = logging.getLogger("make_embedded_corpus")
 # What the recipe needs from a full build (checked and reported; small test builds fall below them).

@@ -32,7 +32,7 @@ from embedded_audio import (
     speech_units,
 )
 from embedded_sources import Prompt, SourceError, load
-from tfgpl.fileio import write_wav_atomic
+from tfgridnet_pl.fileio import write_wav_atomic
 
 NOISE_SUBDIR = "datasets_fullband/noise_fullband"
 NOISE_S = 10.0  # length of generated and looped noise files

@@ -38,7 +38,7 @@ from dns5_layout import (  # noqa: E402
     speaker_of,
     utt_key,
 )
-from tfgpl.fileio import atomic_path, write_list, write_text_atomic  # noqa: E402
+from tfgridnet_pl.fileio import atomic_path, write_list, write_text_atomic  # noqa: E402
 
 log = logging.getLogger("prepare_dns5")
 KINDS = ("clean", "noise", "rir")

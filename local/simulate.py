@@ -23,8 +23,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyscripts"))
 from simulation_config import SPLITS, SimulationConfig, load_simulation_config  # noqa: E402
-from tfgpl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic  # noqa: E402
-from tfgpl.mixing import PEAK, fit_length, mix  # noqa: E402
+from tfgridnet_pl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic  # noqa: E402
+from tfgridnet_pl.mixing import PEAK, fit_length, mix  # noqa: E402
 
 log = logging.getLogger("simulate")
 

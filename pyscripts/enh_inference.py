@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from espnet2.bin.enh_inference import main  # noqa: E402
 
-import tfgpl.register  # noqa: F401  (registers at import)
+import tfgridnet_pl.register  # noqa: F401  (registers at import)
 
 if __name__ == "__main__":
     main()

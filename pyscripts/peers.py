@@ -190,7 +190,7 @@ def build(system: str, threads: int):
 
 # -- data set ------------------------------------------------------------------------------------------------
 def read_scp(path: Path) -> dict[str, Path]:
-    from tfgpl.fileio import read_list
+    from tfgridnet_pl.fileio import read_list
 
     items = read_list(path)
     for key, value in items.items():
@@ -217,7 +217,7 @@ def enhance_one(system, path: Path) -> tuple[np.ndarray, int, float]:
 
 
 def run(system_name: str, data: Path, out: Path, threads: int) -> dict:
-    from tfgpl.fileio import write_list, write_text_atomic, write_wav_atomic
+    from tfgridnet_pl.fileio import write_list, write_text_atomic, write_wav_atomic
 
     wav_scp = read_scp(data / "wav.scp")
     if not wav_scp:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgpl.fileio import read_list, write_list, write_text_atomic
+from tfgridnet_pl.fileio import read_list, write_list, write_text_atomic
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 METRIC_FILES = {
@@ -290,7 +290,7 @@ def bad_audio_reason(audio: np.ndarray) -> str | None:
 
 def score_key(key, inf_path, ref_path, todo, args, dnsmos, counters) -> tuple[dict, dict]:
     """Scores and flag reasons of the metrics ``todo`` for one key."""
-    from tfgpl import metrics as M
+    from tfgridnet_pl import metrics as M
 
     est = load_audio(inf_path, args.fs, f"enhanced audio of key {key!r}")
     scores, flags = {}, {}
@@ -354,7 +354,7 @@ def run_score(args) -> None:
     )
     dnsmos = None
     if any(m.startswith("DNSMOS_") for _, ms in todo for m in ms):
-        from tfgpl.dnsmos import DNSMOS
+        from tfgridnet_pl.dnsmos import DNSMOS
 
         dnsmos = DNSMOS(num_threads=args.num_threads)
     from tqdm import tqdm

@@ -11,7 +11,7 @@ import soundfile as sf
 from dns5_layout import speaker_of, utt_key
 from fake_dns5 import make_fake_dns5
 from prepare_dns5 import convert, merge, scan
-from tfgpl.fileio import read_list
+from tfgridnet_pl.fileio import read_list
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ Each time a training utterance is loaded, it is mixed afresh with noise drawn fr
 reverberated with a RIR from ``rir_scp`` with probability ``rir_prob``, at an SNR and a speech level
 drawn from the same ranges as the fixed sets. The ranges come from the simulation YAML
 (conf/simulation.yaml), so on-the-fly and pre-synthesised data follow one definition
-(``tfgpl.mixing.mix``). The training data dir then only lists clean speech (``speech_ref1``).
+(``tfgridnet_pl.mixing.mix``). The training data dir then only lists clean speech (``speech_ref1``).
 
 Randomness: every utterance draws its parameters from a generator seeded by NumPy's global
 generator, which ESPnet re-seeds each epoch (and each data-loader worker) from ``--seed``. Two models
@@ -22,8 +22,8 @@ import numpy as np
 import soundfile as sf
 from espnet2.train.preprocessor import AbsPreprocessor
 
-from tfgpl.fileio import read_list
-from tfgpl.mixing import mix
+from tfgridnet_pl.fileio import read_list
+from tfgridnet_pl.mixing import mix
 
 _LOCAL = Path(__file__).resolve().parents[2] / "local"
 
