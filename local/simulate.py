@@ -14,17 +14,15 @@ import argparse
 import csv
 import json
 import logging
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyscripts"))
-from simulation_config import SPLITS, SimulationConfig, load_simulation_config  # noqa: E402
-from tfgridnet_pl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic  # noqa: E402
-from tfgridnet_pl.mixing import PEAK, fit_length, mix  # noqa: E402
+from tfgridnet_pl.data.mixing import PEAK, fit_length, mix
+from tfgridnet_pl.data.simulation_config import SPLITS, SimulationConfig, load_simulation_config
+from tfgridnet_pl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic
 
 log = logging.getLogger("simulate")
 

@@ -63,7 +63,7 @@ _WORKER = None
 
 def _worker_init(kwargs: dict) -> None:
     global _WORKER
-    from tfgridnet_pl.dnsmos import DNSMOS
+    from tfgridnet_pl.scoring.dnsmos import DNSMOS
 
     _WORKER = DNSMOS(**kwargs)
     _WORKER(np.zeros(16000 * 2))  # warm-up (librosa import, first runs)
@@ -95,7 +95,7 @@ def _rate(clips: list[np.ndarray], jobs: int, threads: int, shared: bool) -> tup
 
 
 def run_dnsmos(args: argparse.Namespace) -> dict:
-    from tfgridnet_pl.dnsmos import tile_short, window_starts
+    from tfgridnet_pl.scoring.dnsmos import tile_short, window_starts
 
     durations = [float(d) for d in args.dnsmos_durations.split(",")]
     columns = ["per core (CPU time)", "1 job x 1 thread", "1 job x 2 threads", "2 jobs x 1 thread"]
@@ -143,16 +143,16 @@ SECTIONS: dict[str, Section] = {
     ),
 }
 
-# Stage 1's list preparation on a generated 1 M-file DNS5 tree: tfgridnet_pl/bench_listing.py.
-from tfgridnet_pl.bench_listing import add_listing_args, run_listing  # noqa: E402
+# Stage 1's list preparation on a generated 1 M-file DNS5 tree: tfgridnet_pl/bench/listing.py.
+from tfgridnet_pl.bench.listing import add_listing_args, run_listing  # noqa: E402
 
 SECTIONS["listing"] = Section(
     "stage 1 listing (scan, split, merge) of a generated DNS5 tree of 1 M empty files", run_listing,
     add_listing_args,
 )  # fmt: skip
 
-# Model sections (size, roofline, RTF, scaling, training step, fast paths): tfgridnet_pl/bench_model.py.
-from tfgridnet_pl.bench_model import SECTIONS as _MODEL_SECTIONS  # noqa: E402  (numpy only at import)
+# Model sections (size, roofline, RTF, scaling, training step, fast paths): tfgridnet_pl/bench/model.py.
+from tfgridnet_pl.bench.model import SECTIONS as _MODEL_SECTIONS  # noqa: E402  (numpy only at import)
 
 for _name, (_help, _run, _add_args) in _MODEL_SECTIONS.items():
     SECTIONS[_name] = Section(_help, _run, _add_args)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Parameters and GMAC per second of 16 kHz audio of a training config (see tfgridnet_pl/complexity.py).
+"""Parameters and GMAC per second of 16 kHz audio of a training config (see tfgridnet_pl/model/complexity.py).
 
     python3 pyscripts/complexity.py --config conf/tuning/train_enh_tfgridnet_pl.yaml \
         [--out exp/enh_pl/complexity.json]
@@ -18,8 +18,8 @@ import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see pyscripts/enh_train.py
 
-from tfgridnet_pl.complexity import config_complexity, summary_line  # noqa: E402
 from tfgridnet_pl.fileio import write_text_atomic  # noqa: E402
+from tfgridnet_pl.model.complexity import config_complexity, summary_line  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

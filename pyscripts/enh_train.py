@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from espnet2.bin.enh_train import main  # noqa: E402
 
 import tfgridnet_pl.register  # noqa: F401, E402  (registers at import, also in spawned DDP workers)
-from tfgridnet_pl.atomic_save import install as atomic_checkpoints  # noqa: E402
+from tfgridnet_pl.model.atomic_save import install as atomic_checkpoints  # noqa: E402
 
 # checkpoint.pth and <N>epoch.pth written to a temporary name and renamed: a kill while saving
 # leaves the previous checkpoint intact, and --resume goes on from it.

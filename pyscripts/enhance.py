@@ -14,7 +14,7 @@ output is resampled back to the input's rate. Each channel is enhanced independe
 recording of its own: the model is single-channel); the channels are batched together.
 
 Long recordings: read in blocks and processed in chunks of --chunk-seconds that overlap by
---overlap-seconds and are cross-faded (tfgridnet_pl.chunking), so memory stays bounded whatever the
+--overlap-seconds and are cross-faded (tfgridnet_pl.deploy.chunking), so memory stays bounded whatever the
 length. Every chunk is scaled by the std of the whole recording (a first streaming pass), as
 whole-file processing would. --chunk-seconds 0 processes each file whole (memory grows with
 length; files over --max-unchunked-seconds are refused). Recordings over an hour are allowed
@@ -155,7 +155,7 @@ def enhance_file(
     job: Job, enhancer, chunk_s: float, overlap_s: float, max_unchunked_s: float, progress
 ) -> dict:
     """Enhance one file into ``job.dst``; return stats. Raises on unreadable or unusable audio."""
-    from tfgridnet_pl.chunking import OverlapAdd, RunningStd
+    from tfgridnet_pl.deploy.chunking import OverlapAdd, RunningStd
     from tfgridnet_pl.fileio import atomic_path
 
     try:
@@ -248,7 +248,7 @@ def main(argv=None) -> int:
     if ignored:
         logging.info(f"ignored {ignored} files in the input folders that are not {'/'.join(AUDIO_SUFFIXES)}")
 
-    from tfgridnet_pl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     try:
         enhancer = pm.Enhancer(args.model, args.backend, args.precision, args.threads, args.onnx_file)

@@ -290,7 +290,7 @@ def bad_audio_reason(audio: np.ndarray) -> str | None:
 
 def score_key(key, inf_path, ref_path, todo, args, dnsmos, counters) -> tuple[dict, dict]:
     """Scores and flag reasons of the metrics ``todo`` for one key."""
-    from tfgridnet_pl import metrics as M
+    from tfgridnet_pl.scoring import metrics as M
 
     est = load_audio(inf_path, args.fs, f"enhanced audio of key {key!r}")
     scores, flags = {}, {}
@@ -354,7 +354,7 @@ def run_score(args) -> None:
     )
     dnsmos = None
     if any(m.startswith("DNSMOS_") for _, ms in todo for m in ms):
-        from tfgridnet_pl.dnsmos import DNSMOS
+        from tfgridnet_pl.scoring.dnsmos import DNSMOS
 
         dnsmos = DNSMOS(num_threads=args.num_threads)
     from tqdm import tqdm

@@ -380,7 +380,7 @@ class KillHarness:
         return problems
 
     def _check_stage7(self, before: dict, rerun_log: str, ref: Path) -> list[str]:
-        from tfgridnet_pl.packed_model import PackedModelError, read_pack
+        from tfgridnet_pl.deploy.packed_model import PackedModelError, read_pack
 
         problems = []
         for m in self.models:

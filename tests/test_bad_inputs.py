@@ -263,7 +263,7 @@ def test_training_yaml_unknown_key_or_wrong_type(tmp_path, capsys, edit, message
 
 
 def test_training_yaml_unknown_model_option_is_named(tmp_path):
-    from tfgridnet_pl.complexity import build_enh_model
+    from tfgridnet_pl.model.complexity import build_enh_model
 
     path = training_yaml(tmp_path, lambda c: c["separator_conf"].update(n_layerz=2))
     with pytest.raises(
@@ -289,7 +289,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     from espnet2.train.reporter import Reporter
     from espnet2.train.trainer import Trainer
 
-    from tfgridnet_pl.complexity import build_enh_model
+    from tfgridnet_pl.model.complexity import build_enh_model
 
     def tiny(n_layers):
         return training_yaml(tmp_path / str(n_layers), lambda c: c["separator_conf"].update(

@@ -1,4 +1,4 @@
-"""Chunked overlap-add processing (tfgridnet_pl/chunking.py) and its use by pyscripts/enhance.py."""
+"""Chunked overlap-add processing (tfgridnet_pl/deploy/chunking.py) and its use by pyscripts/enhance.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import soundfile as sf
 import torch
 
 from test_pack_enhance import enhance, speechlike, tiny_pack
-from tfgridnet_pl import packed_model as pm
-from tfgridnet_pl.chunking import OverlapAdd, RunningStd, fade_in, overlap_add
+from tfgridnet_pl.deploy import packed_model as pm
+from tfgridnet_pl.deploy.chunking import OverlapAdd, RunningStd, fade_in, overlap_add
 
 torch.set_num_threads(1)
 FS = 16000

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from espnet2.enh.loss.wrappers.fixed_order import FixedOrderSolver
 
-from tfgridnet_pl.complexity import build_enh_model
-from tfgridnet_pl.hybrid_loss import HybridLoss
-from tfgridnet_pl.pl_wrapper import ProgressiveLossWrapper
-from tfgridnet_pl.quality_criterion import QualityCriterion
-from tfgridnet_pl.tfgridnet_pl import TFGridNetPL
+from tfgridnet_pl.model.complexity import build_enh_model
+from tfgridnet_pl.model.hybrid_loss import HybridLoss
+from tfgridnet_pl.model.pl_wrapper import ProgressiveLossWrapper
+from tfgridnet_pl.model.quality_criterion import QualityCriterion
+from tfgridnet_pl.model.separator import TFGridNetPL
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNING = ROOT / "conf" / "tuning"

@@ -1,4 +1,4 @@
-"""On-the-fly mixing (tfgridnet_pl.dns_mixing): ranges, reverberant share, seeding, pass-through."""
+"""On-the-fly mixing (tfgridnet_pl.data.dns_mixing): ranges, reverberant share, seeding, pass-through."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from tfgridnet_pl.dns_mixing import DNSMixingPreprocessor, read_span
-from tfgridnet_pl.mixing import db, power
+from tfgridnet_pl.data.dns_mixing import DNSMixingPreprocessor, read_span
+from tfgridnet_pl.data.mixing import db, power
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 16000

@@ -171,7 +171,7 @@ def test_pl_checkpoint_decodes_with_the_final_head_only(work, trained):
 @pytest.mark.parametrize("tag", ["dl", "pl"])
 def test_complexity_of_a_trained_experiment(trained, tag):
     """pyscripts/complexity.py reads the config.yaml that ESPnet saved (as local/report.sh does)."""
-    from tfgridnet_pl.complexity import config_complexity
+    from tfgridnet_pl.model.complexity import config_complexity
 
     exp, _ = trained[tag]
     result = config_complexity(exp / "config.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfgridnet_pl import metrics as M
+from tfgridnet_pl.scoring import metrics as M
 
 FS = 16000
 

@@ -171,7 +171,7 @@ def packed(tmp_path_factory) -> Path:
 # -- pack ---------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # the tiny trained model: ESPnet training + pack, ~1 min once per session
 def test_pack_holds_inference_graph_config_and_versions(exp, packed):
-    from tfgridnet_pl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     pack = pm.read_pack(packed)
     info = pack.info
@@ -208,7 +208,7 @@ def test_packed_model_matches_espnet_forward(exp, packed):
     """Enhancer (glue + core) gives ESPnet's own forward_enhance of the trained checkpoint."""
     import torch
 
-    from tfgridnet_pl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     config = yaml.safe_load((exp / "config.yaml").read_text())
     model = pm.build_model(config, torch.load(exp / "valid.loss.best.pth", weights_only=True))
@@ -225,7 +225,7 @@ def test_packed_model_matches_espnet_forward(exp, packed):
 
 @pytest.mark.slow  # the tiny trained model: ESPnet training + pack, ~1 min once per session
 def test_foreign_corrupt_and_tampered_archives_are_rejected(packed, tmp_path):
-    from tfgridnet_pl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     foreign = tmp_path / "foreign.tar.gz"
     with tarfile.open(foreign, "w:gz") as tar:
@@ -302,7 +302,7 @@ def test_round_trip_torch_and_onnx_agree(packed, tmp_path, caplog):
 
 @pytest.mark.slow  # the tiny trained model: ESPnet training + pack, ~1 min once per session
 def test_44k_stereo_is_enhanced_per_channel_at_its_own_rate(packed, tmp_path, caplog):
-    from tfgridnet_pl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     rng = np.random.default_rng(3)
     fs = 44100
@@ -394,7 +394,7 @@ def test_silence_long_file_limits_and_existing_outputs(packed, tmp_path, caplog)
 
 @pytest.mark.slow  # the tiny trained model: ESPnet training + pack, ~1 min once per session
 def test_int8_and_emulated_bf16_stay_close_to_fp32(packed):
-    from tfgridnet_pl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     rng = np.random.default_rng(5)
     wave = (speechlike(2 * FS, rng) + 0.03 * rng.standard_normal(2 * FS)).astype(np.float32)[None]

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from tfgridnet_pl.quality_criterion import QualityCriterion
+from tfgridnet_pl.model.quality_criterion import QualityCriterion
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 16000
@@ -118,7 +118,7 @@ def test_espnet_reports_it_in_validation_only_and_it_never_changes_the_loss(monk
 TRAIN = """
 import sys
 import espnet2.tasks.enh as enh_task
-from tfgridnet_pl.quality_criterion import QualityCriterion
+from tfgridnet_pl.model.quality_criterion import QualityCriterion
 enh_task.criterion_choices.classes["pesq"] = QualityCriterion
 from espnet2.bin.enh_train import main
 main(sys.argv[1:])

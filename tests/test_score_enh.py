@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 
 import score_enh
-from tfgridnet_pl import metrics as M
 from tfgridnet_pl.fileio import read_list
+from tfgridnet_pl.scoring import metrics as M
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 16000

@@ -20,11 +20,11 @@ import espnet2.tasks.enh as enh_task
 
 # (choices attribute of espnet2.tasks.enh, name in YAML, "module:Class")
 REGISTRY: list[tuple[str, str, str]] = [
-    ("separator_choices", "tfgridnet_pl", "tfgridnet_pl.tfgridnet_pl:TFGridNetPL"),
-    ("loss_wrapper_choices", "progressive", "tfgridnet_pl.pl_wrapper:ProgressiveLossWrapper"),
-    ("criterion_choices", "hybrid", "tfgridnet_pl.hybrid_loss:HybridLoss"),
-    ("criterion_choices", "pesq", "tfgridnet_pl.quality_criterion:QualityCriterion"),
-    ("preprocessor_choices", "dns_mixing", "tfgridnet_pl.dns_mixing:DNSMixingPreprocessor"),
+    ("separator_choices", "tfgridnet_pl", "tfgridnet_pl.model.separator:TFGridNetPL"),
+    ("loss_wrapper_choices", "progressive", "tfgridnet_pl.model.pl_wrapper:ProgressiveLossWrapper"),
+    ("criterion_choices", "hybrid", "tfgridnet_pl.model.hybrid_loss:HybridLoss"),
+    ("criterion_choices", "pesq", "tfgridnet_pl.model.quality_criterion:QualityCriterion"),
+    ("preprocessor_choices", "dns_mixing", "tfgridnet_pl.data.dns_mixing:DNSMixingPreprocessor"),
 ]
 
 # ESPnet's EnhancementTask.build_preprocess_fn only knows its own preprocessors by name; ours are

@@ -7,11 +7,11 @@ one warm-up, in the same process, each backend and thread count measured back to
 notes the 1-minute load average at its start, because other processes on a shared machine change
 the numbers (OpenMP threads spinning against a busy core can make 2 threads slower than 1).
 
-Definitions. RTF = processing seconds / audio seconds (the core plus STFT glue, at 16 kHz).
-Model FLOP per audio second = 2 x the inference graph's MACs (``tfgridnet_pl.complexity``). Roofline = this
-machine's measured fp32 matrix-product throughput at the shapes the model's products have (LSTM
-input and recurrent products, the projections after the LSTMs, the 1x1 convolutions), weighted by
-their share of the MACs. Efficiency = model FLOP per audio second / RTF / roofline.
+Definitions. RTF = processing seconds / audio seconds (the core plus STFT glue, at 16 kHz). Model FLOP
+per audio second = 2 x the inference graph's MACs (``tfgridnet_pl.model.complexity``). Roofline = this
+machine's measured fp32 matrix-product throughput at the shapes the model's products have (LSTM input and
+recurrent products, the projections after the LSTMs, the 1x1 convolutions), weighted by their share of
+the MACs. Efficiency = model FLOP per audio second / RTF / roofline.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def load() -> float:
 
 def build(config: str):
     """(ESPnet enhancement model in eval mode, its separator) of a training YAML."""
-    from tfgridnet_pl.complexity import build_enh_model
+    from tfgridnet_pl.model.complexity import build_enh_model
 
     model = build_enh_model(config).eval()
     return model, model.separator
@@ -120,7 +120,7 @@ def add_size_args(p: argparse.ArgumentParser) -> None:
 
 def run_size(args) -> dict:
     """Parameters and GMAC per audio second of the paper and small, DL and PL configs."""
-    from tfgridnet_pl.complexity import config_complexity
+    from tfgridnet_pl.model.complexity import config_complexity
 
     print("| config | params (training) | params (inference) | GMAC/s training graph | GMAC/s inference |")
     print("|---|---|---|---|---|")
@@ -245,7 +245,7 @@ class Runners:
     def __init__(self, separator, workdir: str, onnx: bool = True):
         import torch
 
-        from tfgridnet_pl.onnx_core import GridNetCore, SpectralGlue, export_core, quantize_int8
+        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue, export_core, quantize_int8
 
         self.separator = separator
         self.glue = SpectralGlue.from_separator(separator)
@@ -271,7 +271,7 @@ class Runners:
     def function(self, name: str, threads: int) -> Callable:
         import torch
 
-        from tfgridnet_pl.onnx_core import OrtCore
+        from tfgridnet_pl.deploy.onnx_core import OrtCore
 
         torch.set_num_threads(threads)
         if name == "espnet_fp32":
@@ -311,7 +311,7 @@ def run_rtf(args) -> dict:
     """RTF of stock ESPnet fp32 and the fast paths at 1 and 10 s, 1 and 2 threads; efficiency vs roofline."""
     import torch
 
-    from tfgridnet_pl.complexity import model_complexity
+    from tfgridnet_pl.model.complexity import model_complexity
 
     header(f"Real-time factor (lower is better) of {args.bench_config}")
     model, separator = build(args.bench_config)
@@ -436,7 +436,7 @@ def train_step_time(config: dict, batch: int, seconds: float, repeats: int) -> f
     """Seconds per optimizer step (forward with losses, backward, Adam) on random audio."""
     import torch
 
-    from tfgridnet_pl.packed_model import build_model
+    from tfgridnet_pl.deploy.packed_model import build_model
 
     torch.manual_seed(0)
     model = build_model(config).train()
@@ -496,10 +496,10 @@ def run_fastpath(args) -> dict:
     """PESQ, DNSMOS OVRL and speed of each backend/precision against torch fp32, on real speech mixtures."""
     import soundfile as sf
 
-    from tfgridnet_pl import metrics
-    from tfgridnet_pl.dnsmos import DNSMOS
+    from tfgridnet_pl.deploy.packed_model import Enhancer, read_pack
     from tfgridnet_pl.fileio import read_list
-    from tfgridnet_pl.packed_model import Enhancer, read_pack
+    from tfgridnet_pl.scoring import metrics
+    from tfgridnet_pl.scoring.dnsmos import DNSMOS
 
     if not args.fastpath_pack:
         print("skipped: give --fastpath-pack (a packed model, e.g. exp/enh_dl/packed/dl.tar.gz)")

@@ -7,17 +7,17 @@ Archive (``.tar.gz``, written by ``pyscripts/pack_model.py``)::
                            format, format_version, tag, date, git commit, params, fs, sha256 per member
     model/config.yaml      the experiment's config.yaml; paths of packed files are archive-relative
     model/model.pth        weights of the inference graph (state_dict)
-    onnx/core.fp32.onnx    optional: the exported core (:mod:`tfgridnet_pl.onnx_core`), fp32
+    onnx/core.fp32.onnx    optional: the exported core (:mod:`tfgridnet_pl.deploy.onnx_core`), fp32
     onnx/core.int8.onnx    optional: the same, int8 dynamic quantization (onnxruntime)
 
 A PL model is packed as its inference graph: the intermediate heads' weights are dropped and the
 config says ``intermediate_heads: false`` (the heads only exist to train the blocks; decoding never
 runs them, so keeping them would only mislead about the deployed model's size).
 
-:class:`Enhancer` runs a packed model on waveforms: the STFT glue of :mod:`tfgridnet_pl.onnx_core` around
-the core, run by torch (``fp32``, ``bf16`` autocast, ``int8`` dynamic quantization of the LSTM and
-linear layers) or onnxruntime (``fp32``, ``int8``). The onnx backend needs neither ESPnet nor the
-weights file: the graph carries the STFT settings in its metadata.
+:class:`Enhancer` runs a packed model on waveforms: the STFT glue of :mod:`tfgridnet_pl.deploy.onnx_core`
+around the core, run by torch (``fp32``, ``bf16`` autocast, ``int8`` dynamic quantization of the LSTM and
+linear layers) or onnxruntime (``fp32``, ``int8``). The onnx backend needs neither ESPnet nor the weights
+file: the graph carries the STFT settings in its metadata.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ class Enhancer:
         onnx_file: str | os.PathLike | None = None,
         allow_emulated_bf16: bool = False,
     ):
-        from tfgridnet_pl.onnx_core import GridNetCore, SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue
 
         self.pack = pack if isinstance(pack, Pack) else read_pack(pack)
         if backend not in BACKENDS:
@@ -257,7 +257,7 @@ class Enhancer:
             )
 
     def _init_onnx(self, precision: str, threads: int | None, onnx_file) -> None:
-        from tfgridnet_pl.onnx_core import OrtCore, SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import OrtCore, SpectralGlue
 
         if precision == "bf16":
             raise ValueError(

@@ -47,12 +47,12 @@ class SpectralGlue:
         n_fft: FFT size (= window length) of the separator's encoder.
         hop: hop size (``stride``).
         window: window name as ESPnet resolves it (``torch.<name>_window``), e.g. ``hann`` or
-            ``sqrt_hann`` (registered by :mod:`tfgridnet_pl.tfgridnet_pl`).
+            ``sqrt_hann`` (registered by :mod:`tfgridnet_pl.model.separator`).
         n_srcs: number of outputs of the core (``n_srcs``).
     """
 
     def __init__(self, n_fft: int, hop: int, window: str, n_srcs: int = 1):
-        if window == "sqrt_hann":  # tfgridnet_pl.tfgridnet_pl's window, without importing ESPnet
+        if window == "sqrt_hann":  # tfgridnet_pl.model.separator's window, without importing ESPnet
             self.window = torch.hann_window(int(n_fft), periodic=True, dtype=torch.float32).sqrt()
         else:
             window_fn = getattr(torch, f"{window}_window", None)
@@ -332,7 +332,7 @@ def _save(model, path, glue: SpectralGlue, metadata: dict | None, export_s: floa
     from tfgridnet_pl.fileio import atomic_path
 
     props = {
-        "producer": "tfgridnet_pl.onnx_core",
+        "producer": "tfgridnet_pl.deploy.onnx_core",
         "n_fft": str(glue.n_fft),
         "hop": str(glue.hop),
         "window": glue.window_name,

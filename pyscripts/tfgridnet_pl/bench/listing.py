@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the recipe (this is pyscripts/tfgridnet_pl/bench/)
 
 
 def add_listing_args(p: argparse.ArgumentParser) -> None:
@@ -82,6 +82,7 @@ def _write_converted_shares(shares: list[Path], audio: Path) -> None:
 def run_listing(args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{ROOT / 'utils'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "pyscripts"), env.get("PYTHONPATH")]))
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="bench_listing_", dir=args.listing_dir))
     try:

@@ -84,7 +84,7 @@ class QualityCriterion(TimeDomainLoss):
 
     def _dnsmos_scorer(self):
         if self._dnsmos is None:
-            from tfgridnet_pl.dnsmos import DNSMOS
+            from tfgridnet_pl.scoring.dnsmos import DNSMOS
 
             self._dnsmos = DNSMOS(num_threads=1)
         return self._dnsmos
