@@ -20,9 +20,9 @@ import soundfile as sf
 import yaml
 
 from fake_dns5 import make_fake_dns5
-from prepare_dns5 import main as prepare_main
+from local.prepare_dns5 import main as prepare_main
+from local.simulate import main as simulate_main
 from recipe_copy import copy_recipe, recipe_env
-from simulate import main as simulate_main
 from tfgridnet_pl.fileio import read_list, write_list
 
 ROOT = Path(__file__).resolve().parents[1]

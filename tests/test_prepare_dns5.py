@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from fake_dns5 import make_fake_dns5
-from prepare_dns5 import convert, merge, scan
+from local.prepare_dns5 import convert, merge, scan
 from tfgridnet_pl.data.dns5_layout import speaker_of, utt_key
 from tfgridnet_pl.fileio import read_list
 

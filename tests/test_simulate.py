@@ -11,8 +11,8 @@ import soundfile as sf
 import yaml
 
 from fake_dns5 import make_fake_dns5
-from prepare_dns5 import convert, merge, scan
-from simulate import finalize, plan, read_meta, render, split_by_share
+from local.prepare_dns5 import convert, merge, scan
+from local.simulate import finalize, plan, read_meta, render, split_by_share
 from tfgridnet_pl.data.mixing import db, mix, power
 from tfgridnet_pl.data.simulation_config import load_simulation_config
 from tfgridnet_pl.fileio import read_list

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from embedded_sources import ASTERISK, BABBLE_CHARACTERS, FILLETS, SONICPI
+from .sources import ASTERISK, BABBLE_CHARACTERS, FILLETS, SONICPI
 
 _SOURCES = {
     ASTERISK: "Asterisk's English prompts, one US-English female speaker (Allison), G.722 16 kHz",

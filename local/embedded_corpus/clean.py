@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from embedded_audio import FS_OUT, active_level_db, resample, rng_for, set_level, speech_units
-from embedded_sources import Prompt, SourceError, Speaker, load
 from tfgridnet_pl.fileio import write_wav_atomic
+
+from .audio import FS_OUT, active_level_db, resample, rng_for, set_level, speech_units
+from .sources import Prompt, SourceError, Speaker, load
 
 CLEAN_SUBDIR = "datasets_fullband/clean_fullband/read_speech"
 TARGET_DBFS = -25.0
