@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see pyscripts/enh_train.py
-
-from tfgridnet_pl.fileio import write_text_atomic  # noqa: E402
-from tfgridnet_pl.model.complexity import config_complexity, summary_line  # noqa: E402
+from tfgridnet_pl.fileio import write_text_atomic
+from tfgridnet_pl.model.complexity import config_complexity, summary_line
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -45,40 +45,15 @@ TABLE1 = (
 )
 TABLE2 = (("PESQ_WB", "PESQ"), ("STOI", "STOI"), ("SI_SNR", "SI-SNR (dB)"))
 # The reference's published numbers (TF-GridNet DL vs PL on the DNS Challenge 5 test data).
+REFERENCE_COLUMNS = ("params", "macs", *(m for m, _ in TABLE1), *(m for m, _ in TABLE2))
 REFERENCE = {
-    "Noisy": {
-        "params": None,
-        "macs": None,
-        "DNSMOS_P808": 2.846,
-        "DNSMOS_BAK": 2.341,
-        "DNSMOS_SIG": 2.918,
-        "DNSMOS_OVRL": 2.147,
-        "PESQ_WB": 1.391,
-        "STOI": 0.784,
-        "SI_SNR": None,
-    },
-    "DL": {
-        "params": 2.36,
-        "macs": 33.65,
-        "DNSMOS_P808": 3.826,
-        "DNSMOS_BAK": 4.113,
-        "DNSMOS_SIG": 3.454,
-        "DNSMOS_OVRL": 3.187,
-        "PESQ_WB": 2.763,
-        "STOI": 0.882,
-        "SI_SNR": 16.827,
-    },
-    "PL": {
-        "params": 2.36,
-        "macs": 33.69,
-        "DNSMOS_P808": 3.877,
-        "DNSMOS_BAK": 4.128,
-        "DNSMOS_SIG": 3.481,
-        "DNSMOS_OVRL": 3.219,
-        "PESQ_WB": 2.519,
-        "STOI": 0.880,
-        "SI_SNR": 17.571,
-    },
+    who: dict(zip(REFERENCE_COLUMNS, values, strict=True))
+    for who, values in (
+        # params (M), MACs (G/s), P.808, BAK, SIG, OVRL, PESQ, STOI, SI-SNR
+        ("Noisy", (None, None, 2.846, 2.341, 2.918, 2.147, 1.391, 0.784, None)),
+        ("DL", (2.36, 33.65, 3.826, 4.113, 3.454, 3.187, 2.763, 0.882, 16.827)),
+        ("PL", (2.36, 33.69, 3.877, 4.128, 3.481, 3.219, 2.519, 0.880, 17.571)),
+    )
 }
 DASH = "–"
 COMPLEXITY_KEYS = ("params", "params_inference", "gmacs_per_s_train", "gmacs_per_s_inference")
@@ -243,76 +218,90 @@ def utterances(summary: dict | None, metrics) -> str:
     return f"{summary['n_utts']}" + (f" ({flagged} flagged)" if flagged else "")
 
 
+LEGEND = (
+    "Values are the mean ± the half-width of the 95 % confidence interval over utterances (Student t). "
+    "Every metric is higher-is-better: DNSMOS in MOS (1-5), PESQ wide-band (MOS-LQO, 1.04-4.64), "
+    "STOI in 0-1, SI-SNR in dB. `flagged` utterances (NaN/Inf scores, listed with the reason in "
+    "`scoring/flagged.tsv`) are left out of the mean. Para. and MACs are those of the inference graph "
+    "(MACs per second of 16 kHz audio)."
+)
+
+
 def set_section(args, dset: str, warnings: list[str]) -> list[str]:
+    """The section of one test set: its tables, the reference's, notes, configs and commands."""
     exp = Path(args.exp)
-    rows = []
-    for system in args.systems:
-        sdir = system_dir(exp, system)
-        summary_path = sdir / f"decode_{dset}" / "scoring" / "summary.json"
-        summary = checked(read_json(summary_path, warnings), summary_path, ("n_utts", "metrics"), warnings)
-        if summary is None:
-            warnings.append(
-                f"{label(system)} has no scores for `{dset}`: `{summary_path}` is missing (run stage 6)"
-            )
-        complexity = None
-        if system != "noisy":
-            path = sdir / "complexity.json"
-            keys = PEER_KEYS if is_peer(system) else COMPLEXITY_KEYS
-            complexity = checked(read_json(path, warnings), path, keys, warnings)
-            if complexity is None:
-                warnings.append(f"{label(system)}: `{sdir / 'complexity.json'}` is missing: no Para./MACs")
-        rows.append((system, summary, complexity))
+    rows = [read_system(exp, system, dset, warnings) for system in args.systems]
     has_ref = any(s and s.get("has_reference") for _, s, _ in rows)
     out = [f"## {dset}", ""]
     groups = [("Table 1: DNSMOS", TABLE1)] + ([("Table 2: intrusive metrics", TABLE2)] if has_ref else [])
     for title, metrics in groups:
-        header = ["system", "Para. (M)", "MACs (G/s)", *(name for _, name in metrics), "#utt"]
-        body = []
-        for system, summary, complexity in rows:
-            line = [label(system)]
-            if complexity and is_peer(system):  # parameters as shipped; MACs not measured
-                line += [num(complexity["params"] / 1e6), DASH]
-            elif complexity:
-                line += [num(complexity["params_inference"] / 1e6), num(complexity["gmacs_per_s_inference"])]
-            else:
-                line += [DASH, DASH]
-            for metric, name in metrics:
-                stats = summary["metrics"].get(metric) if summary else None
-                if summary and stats is None:
-                    warnings.append(f"{label(system)} on `{dset}`: no {name} in its summary.json")
-                line.append(cell(stats))
-            line.append(utterances(summary, metrics))
-            body.append(line)
-        out += [f"### {title} ({dset})", "", *table(header, body), ""]
-        ref_rows = [
-            [
-                f"{who} (reference)",
-                num(r["params"]),
-                num(r["macs"]),
-                *(num(r[m], 3) for m, _ in metrics),
-                DASH,
-            ]
-            for who, r in REFERENCE.items()
-        ]
-        out += [
-            "The reference's published numbers, on **DNS Challenge 5** test data: not comparable with the "
-            "rows above (different test data); compare DL with PL within each table:",
-            "",
-            *table(header, ref_rows),
-            "",
-        ]
+        out += metric_tables(f"{title} ({dset})", metrics, rows, dset, warnings)
     if not has_ref:
         out += [f"`{dset}` has no clean references: only DNSMOS is reported.", ""]
-    out += [
-        "Values are the mean ± the half-width of the 95 % confidence interval over utterances (Student t). "
-        "Every metric is higher-is-better: DNSMOS in MOS (1-5), PESQ wide-band (MOS-LQO, 1.04-4.64), "
-        "STOI in 0-1, SI-SNR in dB. `flagged` utterances (NaN/Inf scores, listed with the reason in "
-        "`scoring/flagged.tsv`) are left out of the mean. Para. and MACs are those of the inference graph "
-        "(MACs per second of 16 kHz audio).",
+    out += [LEGEND, "", *system_notes(exp, rows)]
+    out += ["", *details(exp, args.sim_config, dset, rows), ""]
+    return out
+
+
+def read_system(exp: Path, system: str, dset: str, warnings: list[str]) -> tuple:
+    """(system, its summary.json on ``dset``, its complexity.json); None for what is missing or bad."""
+    sdir = system_dir(exp, system)
+    summary_path = sdir / f"decode_{dset}" / "scoring" / "summary.json"
+    summary = checked(read_json(summary_path, warnings), summary_path, ("n_utts", "metrics"), warnings)
+    if summary is None:
+        warnings.append(
+            f"{label(system)} has no scores for `{dset}`: `{summary_path}` is missing (run stage 6)"
+        )
+    complexity = None
+    if system != "noisy":
+        path = sdir / "complexity.json"
+        keys = PEER_KEYS if is_peer(system) else COMPLEXITY_KEYS
+        complexity = checked(read_json(path, warnings), path, keys, warnings)
+        if complexity is None:
+            warnings.append(f"{label(system)}: `{sdir / 'complexity.json'}` is missing: no Para./MACs")
+    return system, summary, complexity
+
+
+def metric_tables(title: str, metrics, rows, dset: str, warnings: list[str]) -> list[str]:
+    """Our systems' table of ``metrics``, then the reference's published numbers of the same."""
+    header = ["system", "Para. (M)", "MACs (G/s)", *(name for _, name in metrics), "#utt"]
+    body = []
+    for system, summary, complexity in rows:
+        line = [label(system)]
+        if complexity and is_peer(system):  # parameters as shipped; MACs not measured
+            line += [num(complexity["params"] / 1e6), DASH]
+        elif complexity:
+            line += [num(complexity["params_inference"] / 1e6), num(complexity["gmacs_per_s_inference"])]
+        else:
+            line += [DASH, DASH]
+        for metric, name in metrics:
+            stats = summary["metrics"].get(metric) if summary else None
+            if summary and stats is None:
+                warnings.append(f"{label(system)} on `{dset}`: no {name} in its summary.json")
+            line.append(cell(stats))
+        body.append([*line, utterances(summary, metrics)])
+    ref_rows = [
+        [f"{who} (reference)", num(r["params"]), num(r["macs"]), *(num(r[m], 3) for m, _ in metrics), DASH]
+        for who, r in REFERENCE.items()
+    ]
+    return [
+        f"### {title}",
+        "",
+        *table(header, body),
+        "",
+        "The reference's published numbers, on **DNS Challenge 5** test data: not comparable with the "
+        "rows above (different test data); compare DL with PL within each table:",
+        "",
+        *table(header, ref_rows),
         "",
     ]
+
+
+def system_notes(exp: Path, rows) -> list[str]:
+    """Training budgets; for peers what they are and their RTF; training graphs larger than inference."""
+    out = []
     for system, _summary, _complexity in rows:
-        budget = training_budget(system_dir(Path(args.exp), system) / "config.yaml")
+        budget = training_budget(system_dir(exp, system) / "config.yaml")
         if budget and not is_peer(system) and system != "noisy":
             out.append(f"- {label(system)} training budget: {budget}.")
     for system, _summary, complexity in rows:
@@ -331,15 +320,14 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
                 f"- {label(system)} training graph (with its training-only heads): "
                 f"{complexity['params'] / 1e6:.2f} M params, {complexity['gmacs_per_s_train']:.2f} GMAC/s."
             ]
-    out += ["", *details(args, dset, rows), ""]
     return out
 
 
-def details(args, dset: str, rows) -> list[str]:
-    exp = Path(args.exp)
+def details(exp: Path, sim_config: str | None, dset: str, rows) -> list[str]:
+    """The configs and exact commands behind each row, folded."""
     out = [f"<details><summary>configs and commands ({dset})</summary>", ""]
-    if args.sim_config:
-        out.append(f"- simulation config: `{args.sim_config}`")
+    if sim_config:
+        out.append(f"- simulation config: `{sim_config}`")
     for system, summary, _ in rows:
         sdir = system_dir(exp, system)
         out.append(f"- **{label(system)}**")

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]  # the recipe (this is pyscripts/tfgridnet_pl/bench/)
@@ -117,3 +118,13 @@ def run_listing(args: argparse.Namespace) -> dict:
                 "total_s": round(total, 1)}  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# name: (one-line help, run function, add-arguments function)
+SECTIONS: dict[str, tuple[str, Callable, Callable]] = {
+    "listing": (
+        "stage 1 listing (scan, split, merge) of a generated DNS5 tree of 1 M empty files",
+        run_listing,
+        add_listing_args,
+    ),
+}
