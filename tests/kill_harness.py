@@ -40,8 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import recipe_copy  # noqa: E402
+import recipe_copy
 
 log = logging.getLogger("kill_harness")
 STAGES = tuple(range(8))
