@@ -10,7 +10,7 @@
 #    marked with <download-dir>/debs/<package>.done.
 # 2. Extracts each with dpkg -x into <download-dir>/pkgs/<package>/, a step keyed on the .deb's name
 #    (local/lib.sh): an interrupted or outdated extraction is removed and redone.
-# 3. Runs local/make_embedded_corpus.py, which writes <out> (48 kHz DNS5 layout, README.md,
+# 3. Runs python3 -m local.embedded_corpus, which writes <out> (48 kHz DNS5 layout, README.md,
 #    manifest.tsv, then .done).
 # A rerun with <out>/.done and the same options exits at once; with the packages already extracted
 # it fetches nothing. A .deb put into <download-dir>/debs/ by hand is checked and used (offline use).
@@ -41,12 +41,12 @@ build_opts=(--pkgs-dir "${download_dir}/pkgs" --out "${out}" --seed "${seed}"
     --max-noise-minutes "${max_noise_minutes}" --n-rirs "${n_rirs}" --nj "${nj}")
 
 rc=0
-python3 local/make_embedded_corpus.py "${build_opts[@]}" --check || rc=$?
+python3 -m local.embedded_corpus "${build_opts[@]}" --check || rc=$?
 if [ "${rc}" -eq 0 ]; then
     log "${out} exists and was built with these options; delete it to rebuild"
     exit 0
 elif [ "${rc}" -ne 3 ]; then
-    log "Error: local/make_embedded_corpus.py --check failed (exit ${rc})"
+    log "Error: python3 -m local.embedded_corpus --check failed (exit ${rc})"
     exit 1
 fi
 
@@ -125,5 +125,5 @@ for package in ${packages}; do
 done
 
 log "Building ${out} (seed ${seed}) from ${pkgs}"
-python3 local/make_embedded_corpus.py "${build_opts[@]}"
+python3 -m local.embedded_corpus "${build_opts[@]}"
 log "Successfully finished. [elapsed=${SECONDS}s]"

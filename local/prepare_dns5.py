@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import stat
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -30,8 +29,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyscripts"))
-from dns5_layout import (  # noqa: E402
+from tfgridnet_pl.data.dns5_layout import (
     AUDIO_SUFFIXES,
     CLEAN_DIR,
     CLEAN_SUBSETS,
@@ -41,7 +39,7 @@ from dns5_layout import (  # noqa: E402
     speaker_of,
     utt_key,
 )
-from tfgpl.fileio import atomic_path, write_list, write_text_atomic  # noqa: E402
+from tfgridnet_pl.fileio import atomic_path, write_list, write_text_atomic
 
 log = logging.getLogger("prepare_dns5")
 KINDS = ("clean", "noise", "rir")

@@ -14,17 +14,15 @@ import argparse
 import csv
 import json
 import logging
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyscripts"))
-from simulation_config import SPLITS, SimulationConfig, load_simulation_config  # noqa: E402
-from tfgpl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic  # noqa: E402
-from tfgpl.mixing import PEAK, fit_length, mix  # noqa: E402
+from tfgridnet_pl.data.mixing import PEAK, fit_length, mix
+from tfgridnet_pl.data.simulation_config import SPLITS, SimulationConfig, load_simulation_config
+from tfgridnet_pl.fileio import read_list, write_list, write_text_atomic, write_wav_atomic
 
 log = logging.getLogger("simulate")
 
@@ -95,12 +93,24 @@ def write_dynamic_mixing_dir(dm_dir: Path, pools: dict, lists: dict) -> None:
 
 
 def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path, dm_dir: Path | None = None) -> None:
+    """Split the stage-1 lists into train/dev/test and write every set's meta.tsv (its utterances'
+    parameters, drawn from the seed); with ``dm_dir``, also the on-the-fly mixing lists of train."""
     rng = np.random.default_rng([cfg.seed, 0])
+    lists = {kind: _read_kind(list_dir, kind) for kind in ("clean", "noise", "rir")}
+    pools = split_pools(cfg, lists, rng)
+    if dm_dir is not None:
+        write_dynamic_mixing_dir(dm_dir, pools, lists)
+    for set_index, (name, spec) in enumerate(sorted(cfg.sets.items())):
+        rows = plan_set(cfg, name, spec, set_index, pools[name], lists)
+        write_meta(sim_dir / name / "meta.tsv", rows)
+        log.info("%s: planned %d utterances of %.1f s", name, len(rows), spec.segment_s)
+
+
+def split_pools(cfg: SimulationConfig, lists: dict, rng) -> dict[str, dict[str, list[str]]]:
+    """{split: {kind: keys}}: whole speakers (noise and RIR groups) held out for dev and test."""
     pools: dict[str, dict[str, list[str]]] = {s: {} for s in SPLITS}
-    lists = {}
     for kind, prefix in (("clean", ""), ("noise", "noise_"), ("rir", "rir_")):
-        wav, dur, spk = _read_kind(list_dir, kind)
-        lists[kind] = (wav, dur, spk)
+        wav, dur, spk = lists[kind]
         groups: dict[str, float] = defaultdict(float)
         for key, s in spk.items():
             groups[s] += dur[key]
@@ -118,48 +128,51 @@ def plan(cfg: SimulationConfig, list_dir: Path, sim_dir: Path, dm_dir: Path | No
             ", ".join(f"{s}={len(pools[s][kind])} files" for s in SPLITS)
             + (f"; dev speakers {held['dev']}, test speakers {held['test']}" if kind == "clean" else ""),
         )
+    return pools
 
-    if dm_dir is not None:
-        write_dynamic_mixing_dir(dm_dir, pools, lists)
 
-    for set_index, (name, spec) in enumerate(sorted(cfg.sets.items())):
-        wav, dur, spk = lists["clean"]
-        n_samples = int(round(spec.segment_s * cfg.fs))
-        clean_pool = pools[name]["clean"]
-        long_enough = [k for k in clean_pool if dur[k] * cfg.fs >= n_samples]
-        pool = long_enough or clean_pool
-        if not long_enough:
-            log.warning(
-                "%s: no clean file is %.1f s long; shorter ones are zero-padded", name, spec.segment_s
-            )
-        rows = []
-        for i in range(spec.num_utts):
-            r = np.random.default_rng([cfg.seed, 1, set_index, i])
-            ckey = pool[r.integers(len(pool))]
-            room = max(int(dur[ckey] * cfg.fs) - n_samples, 0)
-            n_noise = int(r.integers(cfg.noises_per_mixture[0], cfg.noises_per_mixture[1] + 1))
-            nkeys = [pools[name]["noise"][r.integers(len(pools[name]["noise"]))] for _ in range(n_noise)]
-            noffs = [int(r.integers(max(int(lists["noise"][1][k] * cfg.fs), 1))) for k in nkeys]
-            use_rir = r.random() < cfg.rir_prob
-            rkey = pools[name]["rir"][r.integers(len(pools[name]["rir"]))] if use_rir else "-"
-            rows.append({
-                "key": f"{spk[ckey]}-{name}{i:06d}",
-                "speaker": spk[ckey],
-                "clean_key": ckey,
-                "clean_path": wav[ckey],
-                "clean_offset": int(r.integers(room + 1)),
-                "num_samples": n_samples,
-                "noise_keys": ",".join(nkeys),
-                "noise_paths": "|".join(lists["noise"][0][k] for k in nkeys),
-                "noise_offsets": ",".join(map(str, noffs)),
-                "rir_key": rkey,
-                "rir_path": lists["rir"][0][rkey] if use_rir else "-",
-                "snr_db": f"{r.uniform(*cfg.snr_db):.3f}",
-                "level_dbfs": f"{r.uniform(*cfg.speech_level_dbfs):.3f}",
-            })  # fmt: skip
-        rows.sort(key=lambda row: row["key"].encode())
-        write_meta(sim_dir / name / "meta.tsv", rows)
-        log.info("%s: planned %d utterances of %.1f s", name, len(rows), spec.segment_s)
+def plan_set(cfg: SimulationConfig, name: str, spec, set_index: int, pool: dict, lists: dict) -> list[dict]:
+    """The meta.tsv rows of set ``name`` from its share ``pool`` ({kind: keys}), sorted by key."""
+    dur = lists["clean"][1]
+    n_samples = int(round(spec.segment_s * cfg.fs))
+    long_enough = [k for k in pool["clean"] if dur[k] * cfg.fs >= n_samples]
+    if not long_enough:
+        log.warning("%s: no clean file is %.1f s long; shorter ones are zero-padded", name, spec.segment_s)
+    clean = long_enough or pool["clean"]
+    rows = []
+    for i in range(spec.num_utts):
+        r = np.random.default_rng([cfg.seed, 1, set_index, i])
+        rows.append(plan_utterance(cfg, r, f"{name}{i:06d}", n_samples, clean, pool, lists))
+    return sorted(rows, key=lambda row: row["key"].encode())
+
+
+def plan_utterance(
+    cfg: SimulationConfig, r, tag: str, n_samples: int, clean: list, pool: dict, lists: dict
+) -> dict:
+    """One utterance's parameters, drawn from ``r``: clean segment, noises, RIR, SNR and level."""
+    wav, dur, spk = lists["clean"]
+    ckey = clean[r.integers(len(clean))]
+    room = max(int(dur[ckey] * cfg.fs) - n_samples, 0)
+    n_noise = int(r.integers(cfg.noises_per_mixture[0], cfg.noises_per_mixture[1] + 1))
+    nkeys = [pool["noise"][r.integers(len(pool["noise"]))] for _ in range(n_noise)]
+    noffs = [int(r.integers(max(int(lists["noise"][1][k] * cfg.fs), 1))) for k in nkeys]
+    use_rir = r.random() < cfg.rir_prob
+    rkey = pool["rir"][r.integers(len(pool["rir"]))] if use_rir else "-"
+    return {
+        "key": f"{spk[ckey]}-{tag}",
+        "speaker": spk[ckey],
+        "clean_key": ckey,
+        "clean_path": wav[ckey],
+        "clean_offset": int(r.integers(room + 1)),
+        "num_samples": n_samples,
+        "noise_keys": ",".join(nkeys),
+        "noise_paths": "|".join(lists["noise"][0][k] for k in nkeys),
+        "noise_offsets": ",".join(map(str, noffs)),
+        "rir_key": rkey,
+        "rir_path": lists["rir"][0][rkey] if use_rir else "-",
+        "snr_db": f"{r.uniform(*cfg.snr_db):.3f}",
+        "level_dbfs": f"{r.uniform(*cfg.speech_level_dbfs):.3f}",
+    }
 
 
 def write_meta(path: Path, rows: list[dict]) -> None:

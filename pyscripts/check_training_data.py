@@ -20,7 +20,7 @@ from pathlib import Path
 
 from espnet2.tasks.enh import EnhancementTask
 
-import tfgpl.register  # noqa: F401  (our separator and criteria, so that the config parses)
+import tfgridnet_pl.register  # noqa: F401  (our separator and criteria, so that the config parses)
 
 log = logging.getLogger("check_training_data")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Parameters and GMAC per second of 16 kHz audio of a training config (see tfgpl/complexity.py).
+"""Parameters and GMAC per second of 16 kHz audio of a training config (see tfgridnet_pl/model/complexity.py).
 
     python3 pyscripts/complexity.py --config conf/tuning/train_enh_tfgridnet_pl.yaml \
         [--out exp/enh_pl/complexity.json]
@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see pyscripts/enh_train.py
-
-from tfgpl.complexity import config_complexity, summary_line  # noqa: E402
-from tfgpl.fileio import write_text_atomic  # noqa: E402
+from tfgridnet_pl.fileio import write_text_atomic
+from tfgridnet_pl.model.complexity import config_complexity, summary_line
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -9,15 +9,9 @@ of 8000 would go into the output WAV headers). A PL model decodes with its final
         --data_path_and_name_and_type data/test/wav.scp,speech_mix,sound --output_dir out
 """
 
-import os
+from espnet2.bin.enh_inference import main
 
-# Idle OpenMP threads sleep instead of spinning: with spinning, 2 torch threads on 2 busy cores ran
-# 2-10x slower than 1 thread (measured on the project machine). Set OMP_WAIT_POLICY to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from espnet2.bin.enh_inference import main  # noqa: E402
-
-import tfgpl.register  # noqa: F401  (registers at import)
+import tfgridnet_pl.register  # noqa: F401  (registers at import)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ output is resampled back to the input's rate. Each channel is enhanced independe
 recording of its own: the model is single-channel); the channels are batched together.
 
 Long recordings: read in blocks and processed in chunks of --chunk-seconds that overlap by
---overlap-seconds and are cross-faded (tfgpl.chunking), so memory stays bounded whatever the
+--overlap-seconds and are cross-faded (tfgridnet_pl.deploy.chunking), so memory stays bounded whatever the
 length. Every chunk is scaled by the std of the whole recording (a first streaming pass), as
 whole-file processing would. --chunk-seconds 0 processes each file whole (memory grows with
 length; files over --max-unchunked-seconds are refused). Recordings over an hour are allowed
@@ -155,73 +155,91 @@ def enhance_file(
     job: Job, enhancer, chunk_s: float, overlap_s: float, max_unchunked_s: float, progress
 ) -> dict:
     """Enhance one file into ``job.dst``; return stats. Raises on unreadable or unusable audio."""
-    from tfgpl.chunking import OverlapAdd, RunningStd
-    from tfgpl.fileio import atomic_path
+    from tfgridnet_pl.deploy.chunking import OverlapAdd
 
+    info = checked_info(job.src, chunk_s, max_unchunked_s)
+    fs = enhancer.fs
+    std, n16 = whole_std(job.src, info, fs)  # pass 1
+    chunk = int(round(chunk_s * fs)) if chunk_s > 0 else n16 + 1
+    overlap = int(round(overlap_s * fs)) if chunk_s > 0 else 0
+    ola = OverlapAdd(lambda seg: enhancer(seg.T, std).T, chunk, overlap)
+    clipped = write_enhanced(job, info, fs, ola, progress)  # pass 2
+    return {"seconds": info.frames / info.samplerate, "chunks": ola.chunks, "clipped": clipped}
+
+
+def checked_info(src: Path, chunk_s: float, max_unchunked_s: float):
+    """The file's soundfile info; ValueError when it is unreadable, empty, or too long to process whole."""
     try:
-        info = sf.info(str(job.src))
+        info = sf.info(str(src))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise ValueError(f"cannot read audio ({exc})") from exc
     if info.frames <= 0:
         raise ValueError("the file has no samples")
     seconds = info.frames / info.samplerate
-    fs = enhancer.fs
     if chunk_s <= 0 and seconds > max_unchunked_s:
         raise ValueError(
             f"{seconds / 60:.1f} min is longer than --max-unchunked-seconds {max_unchunked_s:g}; "
             "use --chunk-seconds (e.g. 10) to process it in bounded memory"
         )
     if seconds > HOUR:
-        logging.info(f"{job.src}: {seconds / HOUR:.2f} h long, processed in {chunk_s:g}-s chunks")
+        logging.info(f"{src}: {seconds / HOUR:.2f} h long, processed in {chunk_s:g}-s chunks")
+    return info
 
-    running = RunningStd()  # pass 1: the whole recording's std per channel, at the model's rate
-    for block, _ in blocks_at(job.src, info, fs):
+
+def whole_std(src: Path, info, fs: int) -> tuple[np.ndarray, int]:
+    """The whole recording's std per channel at the model's rate ``fs``, and its length there (>= 1)."""
+    from tfgridnet_pl.deploy.chunking import RunningStd
+
+    running = RunningStd()
+    for block, _ in blocks_at(src, info, fs):
         running.update(block)
-    std = running.std()
+    return running.std(), max(running.count, 1)
 
-    n16 = max(running.count, 1)
-    chunk = int(round(chunk_s * fs)) if chunk_s > 0 else n16 + 1
-    overlap = int(round(overlap_s * fs)) if chunk_s > 0 else 0
-    ola = OverlapAdd(lambda seg: enhancer(seg.T, std).T, chunk, overlap)
-    back = Resampler(fs, info.samplerate, info.channels)
-    fmt, subtype = output_format(info)
-    clip = not subtype.startswith(("FLOAT", "DOUBLE"))
-    written = clipped = 0
 
-    def write(out_file, block: np.ndarray) -> None:
-        nonlocal written, clipped
-        block = block[: info.frames - written]
-        if clip:
+class ClippingWriter:
+    """Writes blocks to an open output file: at most ``frames`` in all, and clipped to [-1, 1] (counted)
+    when ``clip`` (fixed-point output)."""
+
+    def __init__(self, out_file, frames: int, clip: bool):
+        self.out_file, self.frames, self.clip = out_file, frames, clip
+        self.written = self.clipped = 0
+
+    def write(self, block: np.ndarray) -> None:
+        block = block[: self.frames - self.written]
+        if self.clip:
             over = np.abs(block) > 1.0
             if over.any():
-                clipped += int(over.sum())
+                self.clipped += int(over.sum())
                 block = np.clip(block, -1.0, 1.0)
-        out_file.write(block)
-        written += len(block)
+        self.out_file.write(block)
+        self.written += len(block)
 
+
+def write_enhanced(job: Job, info, fs: int, ola, progress) -> int:
+    """Enhance the file block by block through ``ola`` into ``job.dst`` (atomically), at the input's
+    rate, channels and format; return how many samples were clipped."""
+    from tfgridnet_pl.fileio import atomic_path
+
+    back = Resampler(fs, info.samplerate, info.channels)
+    fmt, subtype = output_format(info)
+    settings = {"samplerate": info.samplerate, "channels": info.channels, "format": fmt, "subtype": subtype}
     suffix = "".join(job.dst.suffixes[-1:])
-    with atomic_path(job.dst, suffix=suffix) as tmp:
-        settings = {
-            "samplerate": info.samplerate,
-            "channels": info.channels,
-            "format": fmt,
-            "subtype": subtype,
-        }
-        with sf.SoundFile(str(tmp), "w", **settings) as out_file:
-            for block, n_in in blocks_at(job.src, info, fs):  # pass 2
-                for out in ola.push(block):
-                    write(out_file, back(out))
-                if progress is not None:
-                    progress.update(n_in / info.samplerate)
-            for out in ola.finish():
-                write(out_file, back(out))
-            write(out_file, back(np.zeros((0, info.channels), np.float32), last=True))
-            if written < info.frames:  # resampling there and back can end a sample or two short
-                logging.debug(f"{job.dst}: {info.frames - written} samples of silence added at the end")
-                write(out_file, np.zeros((info.frames - written, info.channels), np.float32))
-    if clipped:
-        logging.warning(f"{job.dst}: {clipped} samples clipped to [-1, 1] for {subtype} output")
-    return {"seconds": seconds, "chunks": ola.chunks, "clipped": clipped}
+    with atomic_path(job.dst, suffix=suffix) as tmp, sf.SoundFile(str(tmp), "w", **settings) as out_file:
+        out = ClippingWriter(out_file, info.frames, clip=not subtype.startswith(("FLOAT", "DOUBLE")))
+        for block, n_in in blocks_at(job.src, info, fs):
+            for y in ola.push(block):
+                out.write(back(y))
+            if progress is not None:
+                progress.update(n_in / info.samplerate)
+        for y in ola.finish():
+            out.write(back(y))
+        out.write(back(np.zeros((0, info.channels), np.float32), last=True))
+        if out.written < info.frames:  # resampling there and back can end a sample or two short
+            logging.debug(f"{job.dst}: {info.frames - out.written} samples of silence added at the end")
+            out.write(np.zeros((info.frames - out.written, info.channels), np.float32))
+    if out.clipped:
+        logging.warning(f"{job.dst}: {out.clipped} samples clipped to [-1, 1] for {subtype} output")
+    return out.clipped
 
 
 # -- driver -----------------------------------------------------------------------------------------------
@@ -248,7 +266,7 @@ def main(argv=None) -> int:
     if ignored:
         logging.info(f"ignored {ignored} files in the input folders that are not {'/'.join(AUDIO_SUFFIXES)}")
 
-    from tfgpl import packed_model as pm
+    from tfgridnet_pl.deploy import packed_model as pm
 
     try:
         enhancer = pm.Enhancer(args.model, args.backend, args.precision, args.threads, args.onnx_file)

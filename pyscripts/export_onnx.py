@@ -5,11 +5,11 @@
     python3 pyscripts/export_onnx.py --model dl.tar.gz --out dl.int8.onnx --precision int8
 
 The graph maps the std-normalised STFT of the input, [B, 2, frames, F] (real and imaginary parts), to
-[B, 2 * n_srcs, frames, F]; any number of frames >= 2. A PL model exports its final head only. STFT,
-iSTFT and std scaling stay outside the graph (``tfgpl.onnx_core.SpectralGlue``; the graph's metadata
-has n_fft, hop and window). ``pyscripts/enhance.py --backend onnx --onnx-file`` runs it, and so does
-any ONNX runtime given that glue. One self-contained file (weights inside), written atomically.
-With ``--check-seconds S`` (default 4) the export is verified against torch on S s of noise.
+[B, 2 * n_srcs, frames, F]; any number of frames >= 2. A PL model exports its final head only. STFT, iSTFT
+and std scaling stay outside the graph (``tfgridnet_pl.deploy.onnx_core.SpectralGlue``; the graph's
+metadata has n_fft, hop and window). ``pyscripts/enhance.py --backend onnx --onnx-file`` runs it, and so
+does any ONNX runtime given that glue. One self-contained file (weights inside), written atomically. With
+``--check-seconds S`` (default 4) the export is verified against torch on S s of noise.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgpl import packed_model as pm
+from tfgridnet_pl.deploy import packed_model as pm
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
@@ -38,7 +38,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def export(model: str | Path, out: str | Path, precision: str = "fp32") -> dict:
     """Export ``model``'s core to ``out``; return export info (seconds, bytes, nodes)."""
-    from tfgpl.onnx_core import export_core, quantize_int8
+    from tfgridnet_pl.deploy.onnx_core import export_core, quantize_int8
 
     pack = pm.read_pack(model)
     separator = pm.build_model(pack.config, pack.state_dict()).separator

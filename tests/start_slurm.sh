@@ -12,19 +12,11 @@
 # free ones the kernel picks (or SLURM_TEST_PORT and SLURM_TEST_PORT+1).
 set -euo pipefail
 
-die() { echo "start_slurm.sh: $*" >&2; exit 1; }
-
-stop=false
-if [ "${1:-}" = --stop ]; then
-    stop=true
-    shift
-fi
-[ $# -eq 1 ] || die "usage: $0 [--stop] STATE_DIR"
-mkdir -p "$1"
-dir=$(cd "$1" && pwd)
-
-# stop_pidfile FILE [SECONDS]
+# die MESSAGE; parse_state_dir [--stop] STATE_DIR (sets stop and dir); stop_pidfile FILE [SECONDS]
 . "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
+
+stop=false dir=
+parse_state_dir "$@"
 
 if "${stop}"; then
     if [ -f "${dir}/slurm.conf" ] && [ -s "${dir}/slurmctld.pid" ]; then
@@ -75,7 +67,7 @@ munged --force --socket="${dir}/munge/munge.socket" --key-file="${dir}/munge/mun
 
 cat >"${dir}/slurm.conf" <<EOF
 # Single-node test cluster written by tests/start_slurm.sh
-ClusterName=tfgpltest
+ClusterName=tfgridnettest
 SlurmctldHost=${node}(127.0.0.1)
 SlurmctldPort=${ctld_port}
 SlurmdPort=${slurmd_port}

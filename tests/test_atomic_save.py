@@ -1,4 +1,4 @@
-"""tfgpl.atomic_save: ESPnet's in-place torch.save of checkpoints made atomic."""
+"""tfgridnet_pl.model.atomic_save: ESPnet's in-place torch.save of checkpoints made atomic."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from tfgpl import atomic_save
+from tfgridnet_pl.model import atomic_save
 
 
 class Exploding:

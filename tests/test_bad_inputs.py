@@ -21,10 +21,10 @@ import soundfile as sf
 import yaml
 
 from fake_dns5 import make_fake_dns5
-from prepare_dns5 import main as prepare_main
+from local.prepare_dns5 import main as prepare_main
+from local.simulate import main as simulate_main
 from recipe_copy import copy_recipe, recipe_env
-from simulate import main as simulate_main
-from tfgpl.fileio import read_list, write_list
+from tfgridnet_pl.fileio import read_list, write_list
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 48000
@@ -140,7 +140,7 @@ def test_full_disk_stops_the_stage_and_names_the_file(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1
     last = proc.stderr.splitlines()[-1]
-    assert last.startswith(f"tfgpl.fileio.WriteError: cannot write {audio}/"), proc.stderr[-2000:]
+    assert last.startswith(f"tfgridnet_pl.fileio.WriteError: cannot write {audio}/"), proc.stderr[-2000:]
     assert "file size limit (ulimit -f) 20000 bytes" in last
     assert not (tmp_path / "noise.out").exists() and not (tmp_path / "noise.out.bad").exists()
     left = [p for p in audio.rglob("*") if p.is_file() and p.name != ".sources.jsonl"]
@@ -234,7 +234,7 @@ def test_simulation_yaml_wrong_type_or_unknown_key_through_the_cli(planned, tmp_
 def training_parser():
     from espnet2.tasks.enh import EnhancementTask
 
-    import tfgpl.register  # noqa: F401
+    import tfgridnet_pl.register  # noqa: F401
 
     return EnhancementTask.get_parser()
 
@@ -266,7 +266,7 @@ def test_training_yaml_unknown_key_or_wrong_type(tmp_path, capsys, edit, message
 
 
 def test_training_yaml_unknown_model_option_is_named(tmp_path):
-    from tfgpl.complexity import build_enh_model
+    from tfgridnet_pl.model.complexity import build_enh_model
 
     path = training_yaml(tmp_path, lambda c: c["separator_conf"].update(n_layerz=2))
     with pytest.raises(
@@ -292,7 +292,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     from espnet2.train.reporter import Reporter
     from espnet2.train.trainer import Trainer
 
-    from tfgpl.complexity import build_enh_model
+    from tfgridnet_pl.model.complexity import build_enh_model
 
     def tiny(n_layers):
         return training_yaml(tmp_path / str(n_layers), lambda c: c["separator_conf"].update(

@@ -1,4 +1,4 @@
-"""Chunked overlap-add processing (tfgpl/chunking.py) and its use by pyscripts/enhance.py."""
+"""Chunked overlap-add processing (tfgridnet_pl/deploy/chunking.py) and its use by pyscripts/enhance.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from test_pack_enhance import enhance, speechlike, tiny_pack
-from tfgpl import packed_model as pm
-from tfgpl.chunking import OverlapAdd, RunningStd, fade_in, overlap_add
+from signals import harmonic_tone
+from test_pack_enhance import enhance, tiny_pack
+from tfgridnet_pl.deploy import packed_model as pm
+from tfgridnet_pl.deploy.chunking import OverlapAdd, RunningStd, fade_in, overlap_add
 
 torch.set_num_threads(1)
 FS = 16000
@@ -100,7 +101,7 @@ def periodic_case(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
     """The tiny model, a periodic noisy 'speech' signal (24 periods of 64 frames), its whole-file output."""
     packed = tiny_pack(tmp_path_factory)
     rng = np.random.default_rng(0)
-    period = speechlike(PERIOD, rng) + 0.03 * rng.standard_normal(PERIOD)
+    period = harmonic_tone(PERIOD, rng) + 0.03 * rng.standard_normal(PERIOD)
     x = np.tile(period, 24).astype(np.float32)
     return packed, x, pm.Enhancer(packed)(x[None])[0]
 

@@ -13,8 +13,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from tfgpl.complexity import build_enh_model, count_macs, lstm_macs, model_complexity, summary_line
-from tfgpl.tfgridnet_pl import TFGridNetPL
+from tfgridnet_pl.model.complexity import (
+    build_enh_model,
+    count_macs,
+    lstm_macs,
+    model_complexity,
+    summary_line,
+)
+from tfgridnet_pl.model.separator import TFGridNetPL
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNING = ROOT / "conf" / "tuning"

@@ -1,4 +1,4 @@
-"""On-the-fly mixing (tfgpl.dns_mixing): ranges, reverberant share, seeding, pass-through."""
+"""On-the-fly mixing (tfgridnet_pl.data.dns_mixing): ranges, reverberant share, seeding, pass-through."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from tfgpl.dns_mixing import DNSMixingPreprocessor, read_span
-from tfgpl.mixing import db, power
+from tfgridnet_pl.data.dns_mixing import DNSMixingPreprocessor, read_span
+from tfgridnet_pl.data.mixing import db, power
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 16000
@@ -125,7 +125,7 @@ def test_registered_into_espnets_task(setup):
 
     import espnet2.tasks.enh as enh
 
-    import tfgpl.register  # noqa: F401
+    import tfgridnet_pl.register  # noqa: F401
 
     args = argparse.Namespace(
         preprocessor="dns_mixing",

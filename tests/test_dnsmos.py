@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfgpl import dnsmos as D
+from tfgridnet_pl.scoring import dnsmos as D
 
 ROOT = Path(__file__).resolve().parents[1]
 PKGS = ROOT / "downloads" / "pkgs"

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from local.embedded_corpus.audio import active_level_db, colored_noise, rng_for, set_level, speech_units
+from local.embedded_corpus.clean import allocate, clip_name
+from local.embedded_corpus.sources import BABBLE_CHARACTERS, CLEAN_SPEAKERS, FILLETS, fillets_character, scan
+from tfgridnet_pl.data.dns5_layout import speaker_of
+
 ROOT = Path(__file__).resolve().parents[1]
 DOWNLOADS = ROOT / "downloads"
 PKGS = DOWNLOADS / "pkgs"
 TINY = ["--max-clean-minutes", "0.5", "--max-noise-minutes", "0.6", "--n-rirs", "3"]
-
-from dns5_layout import speaker_of  # noqa: E402
-from embedded_audio import active_level_db, colored_noise, rng_for, set_level, speech_units  # noqa: E402
-from embedded_clean import allocate, clip_name  # noqa: E402
-from embedded_sources import BABBLE_CHARACTERS, CLEAN_SPEAKERS, FILLETS, fillets_character, scan  # noqa: E402
 
 CLEAN_RE = re.compile(r"^book_\d{5}_chp_\d{4}_reader_\d{5}_\d+_seg_\d+\.wav$")
 RIR_RE = re.compile(r"^SLR26/simulated_rirs_48k/(small|medium|large)room/Room(\d{3})/Room(\d{3})-\d{5}\.wav$")
@@ -41,7 +41,7 @@ def run_sh(*args: str, download_dir: Path = DOWNLOADS) -> subprocess.CompletedPr
 
 
 def run_py(*args: str, pkgs: Path = PKGS) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "local/make_embedded_corpus.py", "--pkgs-dir", str(pkgs), *args]
+    cmd = [sys.executable, "-m", "local.embedded_corpus", "--pkgs-dir", str(pkgs), *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
 
 

@@ -151,7 +151,7 @@ def test_inference_writes_full_length_wavs(work, trained, tag):
 def test_pl_checkpoint_decodes_with_the_final_head_only(work, trained):
     from espnet2.bin.enh_inference import SeparateSpeech
 
-    import tfgpl.register  # noqa: F401
+    import tfgridnet_pl.register  # noqa: F401
 
     exp, _ = trained["pl"]
     enh = SeparateSpeech(train_config=exp / "config.yaml", model_file=exp / "valid.loss.best.pth")
@@ -171,7 +171,7 @@ def test_pl_checkpoint_decodes_with_the_final_head_only(work, trained):
 @pytest.mark.parametrize("tag", ["dl", "pl"])
 def test_complexity_of_a_trained_experiment(trained, tag):
     """pyscripts/complexity.py reads the config.yaml that ESPnet saved (as local/report.sh does)."""
-    from tfgpl.complexity import config_complexity
+    from tfgridnet_pl.model.complexity import config_complexity
 
     exp, _ = trained[tag]
     result = config_complexity(exp / "config.yaml")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tfgpl.hybrid_loss import HybridLoss
+from tfgridnet_pl.model.hybrid_loss import HybridLoss
 
 
 def numpy_stft(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:

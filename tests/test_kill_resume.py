@@ -8,22 +8,22 @@ untouched, RESULTS.md with the same numbers).
 
 The full set is 3 moments per stage (marker ``kill``: ``pytest -m kill tests/test_kill_resume.py``);
 the default run samples it: the first moment of each stage. The moments come from ``KILL_SEED``
-(default: today's date, ``YYYYMMDD``); the seed is in each test id and in the log, so a failure is
-replayed with ``KILL_SEED=<seed> pytest tests/test_kill_resume.py -k <id>``.
+(default: ``kill_harness.DEFAULT_SEED``, fixed, so the same moments are tested every day; set it to
+sample others); the seed is in each test id and in the log, so a failure is replayed with
+``KILL_SEED=<seed> pytest tests/test_kill_resume.py -k <id>``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 
 import pytest
 
-from kill_harness import STAGES, KillHarness, moments_for
+from kill_harness import DEFAULT_SEED, STAGES, KillHarness, moments_for
 
 log = logging.getLogger(__name__)
-KILL_SEED = int(os.environ.get("KILL_SEED", time.strftime("%Y%m%d")))
+KILL_SEED = int(os.environ.get("KILL_SEED", DEFAULT_SEED))
 PER_STAGE = 3
 
 pytestmark = pytest.mark.slow

@@ -5,20 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfgpl import metrics as M
+from signals import speechlike
+from tfgridnet_pl.scoring import metrics as M
 
 FS = 16000
-
-
-def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
-    """A voiced, syllable-modulated harmonic signal that PESQ's and STOI's voice detectors accept."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * FS)) / FS
-    f0 = 110 + 40 * np.sin(2 * np.pi * 0.4 * t + rng.uniform(0, 6))
-    phase = 2 * np.pi * np.cumsum(f0) / FS
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 25))
-    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 2
-    return 0.1 * voiced * envelope
 
 
 def test_si_snr_of_orthogonal_noise_is_the_energy_ratio():

@@ -1,4 +1,4 @@
-"""ONNX export of the TF-GridNet core (tfgpl/onnx_core.py, pyscripts/export_onnx.py) and onnxruntime backend.
+"""ONNX export of the TF-GridNet core (tfgridnet_pl/deploy/onnx_core.py, pyscripts/export_onnx.py), ORT.
 
 Parity is checked on 10 s of real speech (the Asterisk prompts, as in test_dnsmos.py) with the tiny model
 that test_pack_enhance.py trains; the exportable rewrite of ESPnet's GridNet block is checked against
@@ -18,9 +18,16 @@ from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
 
 from test_dnsmos import ALLISON, ASTERISK, debian_package, load_g722
 from test_pack_enhance import enhance, tiny_pack
-from tfgpl import packed_model as pm
-from tfgpl.onnx_core import ExportableBlock, GridNetCore, SpectralGlue, blstm, export_core, onnx_lstm_weights
-from tfgpl.tfgridnet_pl import TFGridNetPL
+from tfgridnet_pl.deploy import packed_model as pm
+from tfgridnet_pl.deploy.onnx_core import (
+    ExportableBlock,
+    GridNetCore,
+    SpectralGlue,
+    blstm,
+    export_core,
+    onnx_lstm_weights,
+)
+from tfgridnet_pl.model.separator import TFGridNetPL
 
 torch.set_num_threads(1)
 FS = 16000
@@ -126,7 +133,7 @@ def test_onnx_matches_torch_on_real_speech_at_any_length(packed):
 
 def test_grouped_layout_exports_with_a_dynamic_frame_axis(tmp_path):
     """emb_ks == emb_hs (the small configs): frames are padded to a multiple of emb_ks inside the graph."""
-    from tfgpl.onnx_core import OrtCore
+    from tfgridnet_pl.deploy.onnx_core import OrtCore
 
     torch.manual_seed(3)
     sizes = dict(emb_dim=8, emb_ks=4, emb_hs=4, lstm_hidden_units=6, attn_n_head=2, attn_approx_qk_dim=64)

@@ -9,9 +9,9 @@ from espnet2.enh.encoder.null_encoder import NullEncoder
 from espnet2.enh.espnet_model import ESPnetEnhancementModel
 from espnet2.enh.loss.wrappers.fixed_order import FixedOrderSolver
 
-from tfgpl.hybrid_loss import HybridLoss
-from tfgpl.pl_wrapper import ProgressiveLossWrapper, intermediate_targets, snr_db, target_snrs
-from tfgpl.tfgridnet_pl import TFGridNetPL
+from tfgridnet_pl.model.hybrid_loss import HybridLoss
+from tfgridnet_pl.model.pl_wrapper import ProgressiveLossWrapper, intermediate_targets, snr_db, target_snrs
+from tfgridnet_pl.model.separator import TFGridNetPL
 
 TINY = dict(
     n_srcs=1,

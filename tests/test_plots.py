@@ -30,6 +30,25 @@ time=0.76 seconds, total_count=4
 """
 
 
+@pytest.fixture
+def saved_figures(monkeypatch) -> list:
+    """The matplotlib figures the code under test saves (the real savefig still runs)."""
+    from matplotlib.figure import Figure
+
+    figures, savefig = [], Figure.savefig
+
+    def recording_savefig(self, *args, **kwargs):
+        figures.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording_savefig)
+    return figures
+
+
+def panels(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
 def test_parse_results_line():
     epoch, sections = PT.parse_results(LOG.splitlines()[1])
     assert epoch == 1 and set(sections) == {"train", "valid"}
@@ -49,7 +68,7 @@ def test_read_curves_merges_resumed_logs(tmp_path):
         PT.read_curves(tmp_path / "nothing")
 
 
-def test_training_curves_png(tmp_path, caplog):
+def test_training_curves_png(tmp_path, caplog, saved_figures):
     for tag in ("dl", "pl"):
         (tmp_path / tag).mkdir()
         (tmp_path / tag / "train.log").write_text(LOG)
@@ -72,8 +91,12 @@ def test_training_curves_png(tmp_path, caplog):
             ]
         )
     assert "key sdr is in no experiment" in caplog.text and "no 'Nepoch results' lines" in caplog.text
-    width, height = Image.open(out).size
-    assert (width, height) == (1380, 340)  # 3 panels (loss, pesq, sdr) of 4.6 x 3.4 inches at 100 dpi
+    Image.open(out).verify()  # a whole PNG
+    (fig,) = saved_figures
+    axes = panels(fig)
+    assert [ax.get_ylabel() for ax in axes] == ["loss", "pesq", "sdr"]  # one panel per key, loss first
+    assert [len(ax.get_lines()) for ax in axes] == [4, 2, 0]  # DL and PL: train+valid loss, valid pesq
+    assert "no data" in [t.get_text() for t in axes[2].texts]
 
 
 def write(path, seconds, fs, seed):
@@ -82,7 +105,7 @@ def write(path, seconds, fs, seed):
     sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(len(t)), fs)
 
 
-def test_spectrograms_png_and_copies(tmp_path):
+def test_spectrograms_png_and_copies(tmp_path, saved_figures):
     write(tmp_path / "clean.wav", 2.0, FS, 0)
     write(tmp_path / "noisy.wav", 2.0, 8000, 1)  # resampled to 16 kHz for the figure and the copy
     write(tmp_path / "pl.wav", 2.0, FS, 2)
@@ -103,7 +126,10 @@ def test_spectrograms_png_and_copies(tmp_path):
             "spec",
         ]
     )
-    assert Image.open(out / "spec.png").size == (1000, 710)  # 10 x (2.1 * 3 + 0.8) inches at 100 dpi
+    assert Image.open(out / "spec.png").mode == "P"  # saved as a 256-colour PNG
+    (fig,) = saved_figures
+    assert [ax.get_title(loc="left") for ax in panels(fig)] == ["clean", "noisy", "PL"]  # top to bottom
+    assert fig.get_suptitle() == "t"
     for label in ("clean", "noisy", "pl"):
         info = sf.info(out / f"spec_{label}.wav")
         assert info.samplerate == FS and info.subtype == "PCM_16" and info.frames == 2 * FS
@@ -113,15 +139,15 @@ def test_spectrograms_share_one_colour_scale():
     rng = np.random.default_rng(0)
     items = [("loud", 0.5 * rng.standard_normal(FS)), ("quiet", 0.001 * rng.standard_normal(FS))]
     fig = PS.figure(items, FS, "", dynamic_range=70.0)
-    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-    meshes = [c for ax in panels for c in ax.collections]
-    assert len(panels) == len(meshes) == 2
+    axes = panels(fig)
+    meshes = [c for ax in axes for c in ax.collections]
+    assert len(axes) == len(meshes) == 2
     limits = {(m.norm.vmin, m.norm.vmax) for m in meshes}
     assert len(limits) == 1
     vmin, vmax = limits.pop()
     assert vmax - vmin == pytest.approx(70.0)
     assert sum(1 for ax in fig.axes if ax.get_label() == "<colorbar>") == 1
-    assert panels[-1].get_xlabel() == "time (s)" and panels[0].get_ylabel() == "frequency (kHz)"
+    assert axes[-1].get_xlabel() == "time (s)" and axes[0].get_ylabel() == "frequency (kHz)"
 
 
 def test_spectrogram_bad_input(tmp_path):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dns5_layout import speaker_of, utt_key
 from fake_dns5 import make_fake_dns5
-from prepare_dns5 import convert, merge, scan
-from tfgpl.fileio import read_list
+from local.prepare_dns5 import convert, merge, scan
+from tfgridnet_pl.data.dns5_layout import speaker_of, utt_key
+from tfgridnet_pl.fileio import read_list
 
 
 @pytest.fixture(scope="module")

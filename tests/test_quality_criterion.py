@@ -13,18 +13,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from tfgpl.quality_criterion import QualityCriterion
+from signals import speechlike
+from tfgridnet_pl.model.quality_criterion import QualityCriterion
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 16000
-
-
-def speechlike(seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * FS)) / FS
-    phase = 2 * np.pi * np.cumsum(110 + 40 * np.sin(2 * np.pi * 0.4 * t + rng.uniform(0, 6))) / FS
-    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 2
-    return 0.1 * envelope * sum(np.sin(k * phase) / k for k in range(1, 25))
 
 
 def batch(n: int = 3, noise: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,7 +111,7 @@ def test_espnet_reports_it_in_validation_only_and_it_never_changes_the_loss(monk
 TRAIN = """
 import sys
 import espnet2.tasks.enh as enh_task
-from tfgpl.quality_criterion import QualityCriterion
+from tfgridnet_pl.model.quality_criterion import QualityCriterion
 enh_task.criterion_choices.classes["pesq"] = QualityCriterion
 from espnet2.bin.enh_train import main
 main(sys.argv[1:])

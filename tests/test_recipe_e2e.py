@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from recipe_copy import make_tiny_recipe, run
-from tfgpl.fileio import read_list
+from tfgridnet_pl.fileio import read_list
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_results_has_finite_scores_for_noisy_dl_and_pl(recipe):
 
 
 def test_stage_7_packs_each_model_for_the_enhance_cli(recipe):
-    from tfgpl.packed_model import read_pack
+    from tfgridnet_pl.deploy.packed_model import read_pack
 
     for tag in ("dl", "pl"):
         pack = read_pack(recipe / "exp" / f"enh_{tag}" / "packed" / f"{tag}.tar.gz")  # checks every sha256

@@ -13,20 +13,15 @@ import pytest
 import soundfile as sf
 
 import score_enh
-from tfgpl import metrics as M
-from tfgpl.fileio import read_list
+from signals import speechlike
+from tfgridnet_pl.fileio import read_list
+from tfgridnet_pl.scoring import metrics as M
+from tfgridnet_pl.scoring import store
+from tfgridnet_pl.scoring.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 16000
 INTRUSIVE = "pesq,stoi,si_snr"
-
-
-def speechlike(seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * FS)) / FS
-    phase = 2 * np.pi * np.cumsum(110 + 40 * np.sin(2 * np.pi * 0.4 * t + rng.uniform(0, 6))) / FS
-    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 2
-    return 0.1 * envelope * sum(np.sin(k * phase) / k for k in range(1, 25))
 
 
 @pytest.fixture
@@ -85,7 +80,7 @@ def test_scores_match_direct_computation_and_are_sorted(data, calls):
     si = {k: float(v) for k, v in read_list(out / "SI_SNR").items()}
     assert si["utt0"] > si["utt4"]  # more noise, lower SI-SNR
     assert len(calls) == 15
-    assert not (out / score_enh.JOURNAL).exists()
+    assert not (out / store.JOURNAL).exists()
 
 
 def test_rerun_scores_only_what_is_missing(data, calls, caplog):
@@ -100,15 +95,15 @@ def test_rerun_scores_only_what_is_missing(data, calls, caplog):
         json.dumps(
             {
                 "key": f"utt{i}",
-                "stamp": score_enh.stamp(str(data / f"wav/enh{i}.wav"))
+                "stamp": store.stamp(str(data / f"wav/enh{i}.wav"))
                 + "|"
-                + score_enh.stamp(str(data / f"wav/ref{i}.wav")),
+                + store.stamp(str(data / f"wav/ref{i}.wav")),
                 "scores": {"PESQ_WB": 2.0, "STOI": 0.5, "SI_SNR": 1.0},
             }
         )
         for i in (0, 1)
     ]
-    (out / score_enh.JOURNAL).write_text("\n".join(journal) + '\n{"key": "utt2", "sco')
+    (out / store.JOURNAL).write_text("\n".join(journal) + '\n{"key": "utt2", "sco')
     calls.clear()
     with caplog.at_level(logging.INFO):
         run(data)
@@ -157,7 +152,7 @@ def test_nan_and_silent_audio_are_flagged_and_counted(data):
     for name in ("PESQ_WB", "STOI", "SI_SNR"):
         values = read_list(out / name)
         assert values["utt1"] == "nan" and values["utt2"] == "nan"
-    flags = score_enh.read_flags(out / "flagged.tsv")
+    flags = store.read_flags(out / "flagged.tsv")
     assert "100 NaN/Inf samples" in flags[("utt1", "STOI")]
     assert "all-zero" in flags[("utt2", "PESQ_WB")]
     score_enh.main(
@@ -179,7 +174,7 @@ def test_nan_and_silent_audio_are_flagged_and_counted(data):
     assert stoi["n"] == 3 and stoi["n_flagged"] == 2
     finite = [float(v) for v in read_list(out / "STOI").values() if v != "nan"]
     assert stoi["mean"] == pytest.approx(np.mean(finite))
-    assert len(score_enh.read_flags(data / "merged/flagged.tsv")) == 6
+    assert len(store.read_flags(data / "merged/flagged.tsv")) == 6
 
 
 def test_length_mismatch_is_trimmed_and_counted(data, caplog):
@@ -207,14 +202,14 @@ def test_summary_confidence_interval_matches_scipy():
     from scipy import stats
 
     values = [3.1, 2.7, 3.9, 3.3, 2.2, 4.0, float("nan"), 3.6]
-    s = score_enh.summarize(values)
+    s = summarize(values)
     finite = [v for v in values if v == v]
     low, high = stats.t.interval(0.95, len(finite) - 1, loc=np.mean(finite), scale=stats.sem(finite))
     assert s["n"] == 7 and s["n_flagged"] == 1
     assert s["mean"] == pytest.approx(np.mean(finite))
     assert s["ci95"] == pytest.approx((high - low) / 2)
-    assert score_enh.summarize([2.0])["ci95"] is None
-    assert score_enh.summarize([float("nan")])["mean"] is None
+    assert summarize([2.0])["ci95"] is None
+    assert summarize([float("nan")])["mean"] is None
 
 
 def test_merge_refuses_incomplete_or_conflicting_parts(data):

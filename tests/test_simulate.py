@@ -1,4 +1,4 @@
-"""Stage 2 (local/simulate.py, tfgpl.mixing): splits, parameters, rendering, reproducibility."""
+"""Stage 2 (local/simulate.py, tfgridnet_pl.data.mixing): splits, parameters, rendering, reproducibility."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import soundfile as sf
 import yaml
 
 from fake_dns5 import make_fake_dns5
-from prepare_dns5 import convert, merge, scan
-from simulate import finalize, plan, read_meta, render, split_by_share
-from simulation_config import load_simulation_config
-from tfgpl.fileio import read_list
-from tfgpl.mixing import db, mix, power
+from local.prepare_dns5 import convert, merge, scan
+from local.simulate import finalize, plan, read_meta, render, split_by_share
+from tfgridnet_pl.data.mixing import db, mix, power
+from tfgridnet_pl.data.simulation_config import load_simulation_config
+from tfgridnet_pl.fileio import read_list
 
 ROOT = Path(__file__).resolve().parents[1]
 

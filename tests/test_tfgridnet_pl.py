@@ -6,7 +6,7 @@ import pytest
 import torch
 from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
 
-from tfgpl.tfgridnet_pl import TFGridNetPL, ensure_sqrt_hann_window, sqrt_hann_window
+from tfgridnet_pl.model.separator import TFGridNetPL, ensure_sqrt_hann_window, sqrt_hann_window
 
 TINY = dict(
     n_srcs=1,

@@ -23,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the recipe (this is pyscripts/tfgridnet_pl/bench/)
 
 
 def add_listing_args(p: argparse.ArgumentParser) -> None:
@@ -82,6 +83,7 @@ def _write_converted_shares(shares: list[Path], audio: Path) -> None:
 def run_listing(args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{ROOT / 'utils'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "pyscripts"), env.get("PYTHONPATH")]))
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="bench_listing_", dir=args.listing_dir))
     try:
@@ -116,3 +118,13 @@ def run_listing(args: argparse.Namespace) -> dict:
                 "total_s": round(total, 1)}  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# name: (one-line help, run function, add-arguments function)
+SECTIONS: dict[str, tuple[str, Callable, Callable]] = {
+    "listing": (
+        "stage 1 listing (scan, split, merge) of a generated DNS5 tree of 1 M empty files",
+        run_listing,
+        add_listing_args,
+    ),
+}

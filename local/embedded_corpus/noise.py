@@ -3,7 +3,7 @@
 Four kinds, planned as a list of NoiseItem (name, kind, parameters) and rendered one per task:
 
   babble_NNN               4-8 talkers summed; the talkers are fillets characters that are never
-                           clean speakers (embedded_sources.BABBLE_CHARACTERS)
+                           clean speakers (sources.BABBLE_CHARACTERS)
   colored_<colour>_NNN     white / pink / brown / blue Gaussian noise, steady or slowly modulated
   sonicpi_<sample>         a Sonic Pi sample of 2 s or more, looped to NOISE_S
   sonicpi_seq_<family>_NN  short one-shot Sonic Pi samples of a family (drums, tabla ...) scattered
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from embedded_audio import (
+from tfgridnet_pl.fileio import write_wav_atomic
+
+from .audio import (
     FS_OUT,
     active_level_db,
     colored_noise,
@@ -31,8 +33,7 @@ from embedded_audio import (
     slow_envelope,
     speech_units,
 )
-from embedded_sources import Prompt, SourceError, load
-from tfgpl.fileio import write_wav_atomic
+from .sources import Prompt, SourceError, load
 
 NOISE_SUBDIR = "datasets_fullband/noise_fullband"
 NOISE_S = 10.0  # length of generated and looped noise files

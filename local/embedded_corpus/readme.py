@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from embedded_sources import ASTERISK, BABBLE_CHARACTERS, FILLETS, SONICPI
+from .sources import ASTERISK, BABBLE_CHARACTERS, FILLETS, SONICPI
 
 _SOURCES = {
     ASTERISK: "Asterisk's English prompts, one US-English female speaker (Allison), G.722 16 kHz",
@@ -13,10 +13,23 @@ _SOURCES = {
 
 def readme_text(summary: dict) -> str:
     """Markdown describing the corpus: what it is, sources, speaker -> reader table, totals, skips."""
-    t = summary["totals"]
-    opts = summary["options"]
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items() if k != "format")
     lines = [
+        *_intro(summary["options"]),
+        *_sources(summary["packages"]),
+        *_speakers(summary["clean"]),
+        *_noise_and_rirs(summary),
+        *_totals(summary),
+        *_skips_and_repairs(summary),
+        "",
+        "`manifest.tsv` lists every file with its SHA-1 and duration.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _intro(opts: dict) -> list[str]:
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items() if k != "format")
+    return [
         "# Embedded DNS5-layout corpus",
         "",
         "A small stand-in for the DNS Challenge 5 download, built offline from Debian packages by",
@@ -27,17 +40,17 @@ def readme_text(summary: dict) -> str:
         f"Options: `{flags}`",
         f"(format {opts['format']}).",
         "",
-        "## Sources",
-        "",
-        "| package | version (.deb) | used for |",
-        "|---|---|---|",
     ]
-    for package, deb in summary["packages"].items():
-        lines.append(f"| {package} | {deb} | {_SOURCES.get(package, '')} |")
-    lines += [
-        "",
-        "Each package's Debian copyright file is in `LICENSES/`.",
-        "",
+
+
+def _sources(packages: dict[str, str]) -> list[str]:
+    lines = ["## Sources", "", "| package | version (.deb) | used for |", "|---|---|---|"]
+    lines += [f"| {package} | {deb} | {_SOURCES.get(package, '')} |" for package, deb in packages.items()]
+    return [*lines, "", "Each package's Debian copyright file is in `LICENSES/`.", ""]
+
+
+def _speakers(clean: dict[str, dict]) -> list[str]:
+    lines = [
         "## Clean speech: speaker -> reader id",
         "",
         "`datasets_fullband/clean_fullband/read_speech/book_<book>_chp_0001_reader_<reader>_1_seg_<n>.wav`:",
@@ -48,30 +61,38 @@ def readme_text(summary: dict) -> str:
         "| speaker | reader | clips | minutes | voice |",
         "|---|---|---|---|---|",
     ]
-    for name, v in summary["clean"].items():
-        lines.append(
-            f"| {name} | {v['reader']} | {v['clips']} | {v['seconds'] / 60:.2f} | {v['description']} |"
-        )
     lines += [
+        f"| {name} | {v['reader']} | {v['clips']} | {v['seconds'] / 60:.2f} | {v['description']} |"
+        for name, v in clean.items()
+    ]
+    return [
+        *lines,
         "",
         f"Babble noise is made only from fillets characters {', '.join(BABBLE_CHARACTERS)},",
         "none of which is a clean speaker.",
         "",
-        "## Noise and room impulse responses",
-        "",
-        "| noise kind | files | minutes |",
-        "|---|---|---|",
     ]
-    for kind, v in summary["noise"].items():
-        lines.append(f"| {kind} | {v['files']} | {v['seconds'] / 60:.2f} |")
+
+
+def _noise_and_rirs(summary: dict) -> list[str]:
+    lines = ["## Noise and room impulse responses", "", "| noise kind | files | minutes |", "|---|---|---|"]
+    lines += [f"| {kind} | {v['files']} | {v['seconds'] / 60:.2f} |" for kind, v in summary["noise"].items()]
     rt = summary["rir_rt60_measured_s"]
     rt_text = f", measured RT60 {rt[0]:.2f}-{rt[1]:.2f} s" if rt else ""
     sizes = ", ".join(f"{n} {size}" for size, n in summary["rirs"].items())
-    lines += [
+    n_rirs = summary["totals"]["rirs"]
+    return [
+        *lines,
         "",
-        f"RIRs: {t['rirs']} ({sizes}) simulated with pyroomacoustics in shoebox rooms{rt_text};",
+        f"RIRs: {n_rirs} ({sizes}) simulated with pyroomacoustics in shoebox rooms{rt_text};",
         "one row per RIR in `rirs.tsv`.",
         "",
+    ]
+
+
+def _totals(summary: dict) -> list[str]:
+    t = summary["totals"]
+    lines = [
         "## Totals",
         "",
         f"- clean speech: {t['clean_minutes']:.2f} min in {t['clean_clips']} clips, "
@@ -84,6 +105,11 @@ def readme_text(summary: dict) -> str:
         lines.append(
             f"- below what the recipe needs from a full build: {', '.join(summary['below_minimums'])}"
         )
+    return lines
+
+
+def _skips_and_repairs(summary: dict) -> list[str]:
+    lines = []
     if summary["bad_source_files"]:
         lines += ["", "## Skipped source files", ""]
         lines += [f"- `{b['path']}`: {b['reason']}" for b in summary["bad_source_files"]]
@@ -96,5 +122,4 @@ def readme_text(summary: dict) -> str:
     if summary["repairs"]:
         lines += ["", "## Repairs and counts", ""]
         lines += [f"- {k}: {v}" for k, v in summary["repairs"].items()]
-    lines += ["", "`manifest.tsv` lists every file with its SHA-1 and duration.", ""]
-    return "\n".join(lines)
+    return lines

@@ -7,17 +7,17 @@ Archive (``.tar.gz``, written by ``pyscripts/pack_model.py``)::
                            format, format_version, tag, date, git commit, params, fs, sha256 per member
     model/config.yaml      the experiment's config.yaml; paths of packed files are archive-relative
     model/model.pth        weights of the inference graph (state_dict)
-    onnx/core.fp32.onnx    optional: the exported core (:mod:`tfgpl.onnx_core`), fp32
+    onnx/core.fp32.onnx    optional: the exported core (:mod:`tfgridnet_pl.deploy.onnx_core`), fp32
     onnx/core.int8.onnx    optional: the same, int8 dynamic quantization (onnxruntime)
 
 A PL model is packed as its inference graph: the intermediate heads' weights are dropped and the
 config says ``intermediate_heads: false`` (the heads only exist to train the blocks; decoding never
 runs them, so keeping them would only mislead about the deployed model's size).
 
-:class:`Enhancer` runs a packed model on waveforms: the STFT glue of :mod:`tfgpl.onnx_core` around
-the core, run by torch (``fp32``, ``bf16`` autocast, ``int8`` dynamic quantization of the LSTM and
-linear layers) or onnxruntime (``fp32``, ``int8``). The onnx backend needs neither ESPnet nor the
-weights file: the graph carries the STFT settings in its metadata.
+:class:`Enhancer` runs a packed model on waveforms: the STFT glue of :mod:`tfgridnet_pl.deploy.onnx_core`
+around the core, run by torch (``fp32``, ``bf16`` autocast, ``int8`` dynamic quantization of the LSTM and
+linear layers) or onnxruntime (``fp32``, ``int8``). The onnx backend needs neither ESPnet nor the weights
+file: the graph carries the STFT settings in its metadata.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ import numpy as np
 import torch
 import yaml
 
+# The archive's own section of meta.yaml and its format name. They are data, not module paths: they
+# keep the package's first name (tfgpl) so that archives packed before the rename still load.
+SECTION = "tfgpl"
 FORMAT = "tfgpl-packed-enh"
 FORMAT_VERSION = 1
 META = "meta.yaml"
@@ -60,7 +63,7 @@ class Pack:
 
     @property
     def info(self) -> dict:
-        return self.meta["tfgpl"]
+        return self.meta[SECTION]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         try:
@@ -78,7 +81,7 @@ def write_pack(
     path: str | os.PathLike, meta: dict, config: dict, weights: bytes, onnx: dict[str, bytes]
 ) -> None:
     """Write the archive atomically; fills ``meta['tfgpl']['files']`` with each member's sha256."""
-    from tfgpl.fileio import atomic_path
+    from tfgridnet_pl.fileio import atomic_path
 
     members = {CONFIG: yaml.safe_dump(config, sort_keys=False).encode(), WEIGHTS: weights}
     for precision, data in sorted(onnx.items()):
@@ -86,7 +89,7 @@ def write_pack(
     meta = dict(meta)
     meta["files"] = {"model_file": WEIGHTS}
     meta["yaml_files"] = {"train_config": CONFIG}
-    meta["tfgpl"] = {**meta["tfgpl"], "files": {name: sha256(data) for name, data in members.items()}}
+    meta[SECTION] = {**meta[SECTION], "files": {name: sha256(data) for name, data in members.items()}}
     members = {META: yaml.safe_dump(meta, sort_keys=False).encode(), **members}
     mtime = int(meta.get("timestamp", 0))
     with atomic_path(path, suffix=".tar.gz") as tmp, tarfile.open(tmp, "w:gz") as tar:
@@ -131,10 +134,10 @@ def read_pack(path: str | os.PathLike) -> Pack:
         meta = yaml.safe_load(members[META])
     except yaml.YAMLError as exc:
         raise PackedModelError(f"{path}: {META} is not valid YAML ({exc})") from exc
-    info = meta.get("tfgpl") if isinstance(meta, dict) else None
+    info = meta.get(SECTION) if isinstance(meta, dict) else None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise PackedModelError(
-            f"{path}: a foreign archive (its {META} has no 'tfgpl' section of format {FORMAT}); "
+            f"{path}: a foreign archive (its {META} has no '{SECTION}' section of format {FORMAT}); "
             "repack the experiment with pyscripts/pack_model.py"
         )
     if int(info.get("format_version", 0)) > FORMAT_VERSION:
@@ -167,7 +170,7 @@ def build_model(config: dict, state_dict: dict[str, torch.Tensor] | None = None)
     """
     from espnet2.tasks.enh import EnhancementTask
 
-    import tfgpl.register  # noqa: F401  (our separator and losses, for the config's names)
+    import tfgridnet_pl.register  # noqa: F401  (our separator and losses, for the config's names)
 
     args = EnhancementTask.get_parser().parse_args([])
     vars(args).update(config)
@@ -220,7 +223,7 @@ class Enhancer:
         onnx_file: str | os.PathLike | None = None,
         allow_emulated_bf16: bool = False,
     ):
-        from tfgpl.onnx_core import GridNetCore, SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue
 
         self.pack = pack if isinstance(pack, Pack) else read_pack(pack)
         if backend not in BACKENDS:
@@ -254,7 +257,7 @@ class Enhancer:
             )
 
     def _init_onnx(self, precision: str, threads: int | None, onnx_file) -> None:
-        from tfgpl.onnx_core import OrtCore, SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import OrtCore, SpectralGlue
 
         if precision == "bf16":
             raise ValueError(

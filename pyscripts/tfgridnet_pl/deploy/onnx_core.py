@@ -15,7 +15,7 @@ the same calls ESPnet's ``Stft`` makes, so that ``glue + core`` equals the separ
 :class:`GridNetCore` shares the separator's parameters. With ``exportable=True`` its blocks are
 :class:`ExportableBlock`: ``GridNetV2Block.forward`` rewritten without ``F.unfold``, without
 ``math.ceil`` on the frame count, and with each bidirectional LSTM as one opaque op
-(``tfgpl::blstm``, translated to ONNX's ``LSTM``). ``torch.export`` otherwise decomposes
+(``tfgridnet_pl::blstm``, translated to ONNX's ``LSTM``). ``torch.export`` otherwise decomposes
 ``nn.LSTM`` into a Python loop over the (symbolic) sequence, which either pins the frame count to
 the example's (wrong output at other lengths) or, for ESPnet's own block, emits hundreds of guards
 (``(1 + ceil(T)) % 51 <= k`` ...): that is what made the dynamo export of the paper-size model take
@@ -47,12 +47,12 @@ class SpectralGlue:
         n_fft: FFT size (= window length) of the separator's encoder.
         hop: hop size (``stride``).
         window: window name as ESPnet resolves it (``torch.<name>_window``), e.g. ``hann`` or
-            ``sqrt_hann`` (registered by :mod:`tfgpl.tfgridnet_pl`).
+            ``sqrt_hann`` (registered by :mod:`tfgridnet_pl.model.separator`).
         n_srcs: number of outputs of the core (``n_srcs``).
     """
 
     def __init__(self, n_fft: int, hop: int, window: str, n_srcs: int = 1):
-        if window == "sqrt_hann":  # tfgpl.tfgridnet_pl's window, without importing ESPnet
+        if window == "sqrt_hann":  # tfgridnet_pl.model.separator's window, without importing ESPnet
             self.window = torch.hann_window(int(n_fft), periodic=True, dtype=torch.float32).sqrt()
         else:
             window_fn = getattr(torch, f"{window}_window", None)
@@ -138,7 +138,7 @@ def onnx_lstm_weights(rnn: nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return w.contiguous(), r.contiguous(), b.contiguous()
 
 
-@torch.library.custom_op("tfgpl::blstm", mutates_args=())
+@torch.library.custom_op("tfgridnet_pl::blstm", mutates_args=())
 def blstm(x: torch.Tensor, w: torch.Tensor, r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """One-layer bidirectional time-major LSTM from zero state, weights in ONNX layout:
     [L, N, I] -> [L, N, 2H] (forward then backward features, as torch concatenates them)."""
@@ -157,7 +157,7 @@ def _blstm_fake(x, w, r, b):
 
 
 def _blstm_onnx(x, w, r, b):
-    """ONNX translation of ``tfgpl::blstm``: one ``LSTM`` node."""
+    """ONNX translation of ``tfgridnet_pl::blstm``: one ``LSTM`` node."""
     from onnxscript import opset18 as op
 
     y, _, _ = op.LSTM(x, w, r, b, direction="bidirectional", hidden_size=r.shape[2])
@@ -310,7 +310,7 @@ def export_core(
 
 
 def _dynamo_export(core: nn.Module, example: torch.Tensor, frames):
-    """``torch.onnx.export`` with the dynamo exporter, a dynamic frame axis and ``tfgpl::blstm`` as LSTM."""
+    """``torch.onnx.export`` (dynamo exporter), a dynamic frame axis and ``tfgridnet_pl::blstm`` as LSTM."""
     with torch.no_grad():
         return torch.onnx.export(
             core,
@@ -320,7 +320,7 @@ def _dynamo_export(core: nn.Module, example: torch.Tensor, frames):
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_shapes=({2: frames},),
-            custom_translation_table={torch.ops.tfgpl.blstm.default: _blstm_onnx},
+            custom_translation_table={torch.ops.tfgridnet_pl.blstm.default: _blstm_onnx},
             verbose=False,
         )
 
@@ -329,10 +329,10 @@ def _save(model, path, glue: SpectralGlue, metadata: dict | None, export_s: floa
     """Write ``model`` atomically with the glue's settings and ``metadata`` in its metadata_props."""
     import onnx
 
-    from tfgpl.fileio import atomic_path
+    from tfgridnet_pl.fileio import atomic_path
 
     props = {
-        "producer": "tfgpl.onnx_core",
+        "producer": "tfgridnet_pl.deploy.onnx_core",
         "n_fft": str(glue.n_fft),
         "hop": str(glue.hop),
         "window": glue.window_name,
@@ -354,7 +354,7 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> dict:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from tfgpl.fileio import atomic_path
+    from tfgridnet_pl.fileio import atomic_path
 
     props = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
     root = logging.getLogger()

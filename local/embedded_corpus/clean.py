@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from embedded_audio import FS_OUT, active_level_db, resample, rng_for, set_level, speech_units
-from embedded_sources import Prompt, SourceError, Speaker, load
-from tfgpl.fileio import write_wav_atomic
+from tfgridnet_pl.fileio import write_wav_atomic
+
+from .audio import FS_OUT, active_level_db, resample, rng_for, set_level, speech_units
+from .sources import Prompt, SourceError, Speaker, load
 
 CLEAN_SUBDIR = "datasets_fullband/clean_fullband/read_speech"
 TARGET_DBFS = -25.0
@@ -78,44 +79,83 @@ def _write_clip(
     return rel, len(audio) / FS_OUT
 
 
+class _Clips:
+    """One speaker's clips as they are written: the open clip (speech units and the pauses between
+    them) and what is done. Each clip gets a seeded target length; the last aims at what is left of
+    the budget, so a capped build does not overshoot much."""
+
+    def __init__(self, reader: int, budget_s: float, rng: np.random.Generator, out_root: Path):
+        self.reader, self.budget_s, self.rng, self.out_root = reader, budget_s, rng, out_root
+        self.clips: list[tuple[str, float]] = []
+        self.stats: Counter = Counter()
+        self.seg_of_book: Counter = Counter()
+        self.done_s = 0.0
+        self.units: list[np.ndarray] = []
+        self.pauses: list[int] = []
+        self.length = 0
+        self.book = 0
+        self.target = self._next_target()
+
+    def _next_target(self) -> float:
+        return (
+            min(self.rng.uniform(CLIP_MIN_S, CLIP_MAX_S), max(CLIP_MIN_S, self.budget_s - self.done_s))
+            * FS_OUT
+        )
+
+    def full(self) -> bool:
+        return self.done_s >= self.budget_s
+
+    def close(self) -> None:
+        self.seg_of_book[self.book] += 1
+        name = clip_name(self.book, self.reader, self.seg_of_book[self.book])
+        rel, seconds = _write_clip(self.units, self.pauses, self.out_root, name, self.stats)
+        self.clips.append((rel, seconds))
+        self.done_s += seconds
+        self.units, self.pauses, self.length = [], [], 0
+        self.target = self._next_target()
+
+    def add(self, piece: np.ndarray, pause: int, book: int) -> bool:
+        """Append a speech unit after ``pause`` samples of silence (a new clip starts in ``book``),
+        closing clips as they fill; True once the budget is spent (``piece`` may then be dropped)."""
+        grown = self.length + pause + len(piece)
+        too_long = grown > CLIP_MAX_S * FS_OUT and self.length >= CLIP_MIN_S * FS_OUT
+        if self.units and (too_long or grown > CLIP_HARD_MAX_S * FS_OUT):
+            self.close()
+            if self.full():
+                return True
+        if not self.units:
+            self.book = book
+        else:
+            self.pauses.append(pause)
+            self.length += pause
+        self.units.append(piece)
+        self.length += len(piece)
+        if self.length >= self.target:
+            self.close()
+        return self.full()
+
+    def finish(self) -> None:
+        """Close the open clip if it is long enough to keep, else count it as dropped."""
+        if not self.units:
+            return
+        if self.length >= KEEP_MIN_S * FS_OUT:
+            self.close()
+        else:
+            self.stats["short_tail_dropped_s"] += round(self.length / FS_OUT, 3)
+
+
 def build_speaker(
     speaker: Speaker, prompts: list[Prompt], budget_s: float, seed: int, pkgs_dir: Path, out_root: Path
 ) -> CleanResult:
     """Write ``budget_s`` seconds (or all there is) of clips of one speaker under ``out_root``."""
     rng = rng_for(seed, "clean", speaker.name)
-    stats: Counter = Counter()
     bad: list[tuple[str, str]] = []
-    clips: list[tuple[str, float]] = []
     if not prompts or budget_s <= 0:
-        return CleanResult(speaker.name, clips, stats, bad)
+        return CleanResult(speaker.name, [], Counter(), bad)
     start = int(rng.integers(len(prompts)))
-    order = prompts[start:] + prompts[:start]
-    seg_of_book: Counter = Counter()
-    done_s = 0.0
-    units: list[np.ndarray] = []
-    pauses: list[int] = []
-    length = 0
-    book = 0
-
-    def next_target() -> float:
-        # the last clip aims at what is left of the budget, so a capped build does not overshoot much
-        return min(rng.uniform(CLIP_MIN_S, CLIP_MAX_S), max(CLIP_MIN_S, budget_s - done_s)) * FS_OUT
-
-    target = next_target()
-
-    def close() -> None:
-        nonlocal units, pauses, length, done_s, target
-        seg_of_book[book] += 1
-        rel, seconds = _write_clip(
-            units, pauses, out_root, clip_name(book, speaker.reader, seg_of_book[book]), stats
-        )
-        clips.append((rel, seconds))
-        done_s += seconds
-        units, pauses, length = [], [], 0
-        target = next_target()
-
-    for prompt in order:
-        if done_s >= budget_s:
+    clips = _Clips(speaker.reader, budget_s, rng, out_root)
+    for prompt in prompts[start:] + prompts[:start]:
+        if clips.full():
             break
         try:
             audio, fs = load(pkgs_dir / prompt.package / prompt.relpath)
@@ -123,33 +163,15 @@ def build_speaker(
             bad.append((f"{prompt.package}/{prompt.relpath}", str(err)))
             continue
         pieces, hard_cuts = speech_units(audio, fs, CLIP_MAX_S)
-        stats["hard_cuts"] += hard_cuts
+        clips.stats["hard_cuts"] += hard_cuts
         if not pieces:
-            stats["silent_prompts"] += 1
+            clips.stats["silent_prompts"] += 1
             continue
-        stats["prompts_used"] += 1
+        clips.stats["prompts_used"] += 1
         for piece in pieces:
             piece = resample(piece, fs)
             pause = int(rng.uniform(*PAUSE_S) * FS_OUT)
-            too_long = length + pause + len(piece) > CLIP_MAX_S * FS_OUT and length >= CLIP_MIN_S * FS_OUT
-            if units and (too_long or length + pause + len(piece) > CLIP_HARD_MAX_S * FS_OUT):
-                close()
-                if done_s >= budget_s:
-                    break
-            if not units:
-                book = prompt.book
-            else:
-                pauses.append(pause)
-                length += pause
-            units.append(piece)
-            length += len(piece)
-            if length >= target:
-                close()
-                if done_s >= budget_s:
-                    break
-    if units:
-        if length >= KEEP_MIN_S * FS_OUT:
-            close()
-        else:
-            stats["short_tail_dropped_s"] += round(length / FS_OUT, 3)
-    return CleanResult(speaker.name, clips, stats, bad)
+            if clips.add(piece, pause, prompt.book):
+                break
+    clips.finish()
+    return CleanResult(speaker.name, clips.clips, clips.stats, bad)

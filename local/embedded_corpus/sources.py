@@ -24,7 +24,7 @@ import G722
 import numpy as np
 import soundfile as sf
 
-from embedded_audio import to_mono
+from .audio import to_mono
 
 ASTERISK = "asterisk-core-sounds-en-g722"
 FILLETS = "fillets-ng-data-cs"

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Build the embedded DNS5-layout corpus from extracted Debian packages (stage 0's Python half).
 
-    local/make_embedded_corpus.py --pkgs-dir downloads/pkgs --out downloads/dns5_embedded [--seed 0]
+    python3 -m local.embedded_corpus --pkgs-dir downloads/pkgs --out downloads/dns5_embedded [--seed 0]
 
-local/make_embedded_corpus.sh fetches and extracts the packages, then calls this. The tree it writes
-(48 kHz mono PCM16, DNS5 names) is used exactly like a DNS5 download:
+local/make_embedded_corpus.sh fetches and extracts the packages, then runs this from the recipe root.
+The tree it writes (48 kHz mono PCM16, DNS5 names) is used exactly like a DNS5 download:
 
     <out>/datasets_fullband/clean_fullband/read_speech/book_*_chp_*_reader_*_*_seg_*.wav
     <out>/datasets_fullband/noise_fullband/<Name>.wav
@@ -21,23 +20,21 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyscripts"))
+from .options import BuildOptions, is_built
 
 log = logging.getLogger("make_embedded_corpus")
-FORMAT_VERSION = 1  # bump when a change to the builder changes its output for the same options
-OPTIONS_FILE = "build_options.json"
 NOT_BUILT = 3  # exit status of --check when <out> is missing, unfinished or built with other options
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python3 -m local.embedded_corpus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--pkgs-dir", type=Path, required=True, help="extracted packages (<download-dir>/pkgs)"
@@ -55,65 +52,52 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_options(args: argparse.Namespace) -> dict[str, object]:
-    """The options that determine the output (stored in <out>/build_options.json)."""
-    for name in ("max_clean_minutes", "max_speaker_minutes", "max_noise_minutes", "n_rirs"):
-        if getattr(args, name) < 0:
-            raise SystemExit(f"make_embedded_corpus: --{name.replace('_', '-')} must be >= 0")
+def options_of(args: argparse.Namespace) -> BuildOptions:
+    """The build options of the command line; SystemExit naming a bad one."""
     if args.nj < 1:
         raise SystemExit("make_embedded_corpus: --nj must be >= 1")
-    if args.max_speaker_minutes == 0:
-        raise SystemExit("make_embedded_corpus: --max-speaker-minutes must be > 0")
-    return {
-        "format": FORMAT_VERSION,
-        "seed": args.seed,
-        "max_clean_minutes": float(args.max_clean_minutes),
-        "max_speaker_minutes": float(args.max_speaker_minutes),
-        "max_noise_minutes": float(args.max_noise_minutes),
-        "n_rirs": args.n_rirs,
-    }
-
-
-def is_built(out: Path, options: dict[str, object]) -> bool:
-    """True when <out> is a complete build made with ``options``."""
-    if not (out / ".done").is_file() or not (out / OPTIONS_FILE).is_file():
-        return False
     try:
-        return json.loads((out / OPTIONS_FILE).read_text(encoding="utf-8")) == options
-    except (OSError, json.JSONDecodeError):
-        return False
+        return BuildOptions(
+            seed=args.seed,
+            max_clean_minutes=args.max_clean_minutes,
+            max_speaker_minutes=args.max_speaker_minutes,
+            max_noise_minutes=args.max_noise_minutes,
+            n_rirs=args.n_rirs,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"make_embedded_corpus: {exc}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
-    args = get_parser().parse_args(argv)
-    options = build_options(args)
-    if args.check:
-        return 0 if is_built(args.out, options) else NOT_BUILT
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out.parent / f".{args.out.name}.lock", "w") as lock:
+def build_locked(pkgs_dir: Path, out: Path, options: BuildOptions, nj: int) -> None:
+    """Build <out> unless it is built already, holding a lock beside it meanwhile."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log.info("waiting for another build of %s to finish", args.out)
+            log.info("waiting for another build of %s to finish", out)
             fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_built(args.out, options):
-            log.info("%s exists and was built with these options; delete it to rebuild", args.out)
-            return 0
-        if (args.out / ".done").is_file():
-            log.info("%s was built with other options; rebuilding it", args.out)
-        from embedded_build import MINIMUMS, build  # heavy imports only when building
+        if is_built(out, options):
+            log.info("%s exists and was built with these options; delete it to rebuild", out)
+            return
+        if (out / ".done").is_file():
+            log.info("%s was built with other options; rebuilding it", out)
+        from .build import build  # heavy imports only when building
 
         start = time.time()
-        summary = build(args, options, OPTIONS_FILE)
+        summary = build(pkgs_dir, out, options, nj)
+    log_summary(out, summary, time.time() - start)
+
+
+def log_summary(out: Path, summary: dict, seconds: float) -> None:
+    from .build import MINIMUMS
+
     t = summary["totals"]
     log.info(
         "built %s in %.1f s: %d clean clips (%.1f min, %d speakers), %d noise files (%.1f min), %d RIRs; "
         "%d unreadable source files skipped (listed in summary.json); repairs: %s",
-        args.out,
-        time.time() - start,
+        out,
+        seconds,
         t["clean_clips"],
         t["clean_minutes"],
         t["clean_speakers"],
@@ -129,8 +113,15 @@ def main(argv: list[str] | None = None) -> int:
             ", ".join(f"{k} >= {v}" for k, v in MINIMUMS.items()),
             ", ".join(summary["below_minimums"]),
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
+    )
+    args = get_parser().parse_args(argv)
+    options = options_of(args)
+    if args.check:
+        return 0 if is_built(args.out, options) else NOT_BUILT
+    build_locked(args.pkgs_dir, args.out, options, args.nj)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

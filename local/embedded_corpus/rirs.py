@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyroomacoustics as pra
 
-from embedded_audio import FS_OUT, rng_for
-from tfgpl.fileio import write_wav_atomic
+from tfgridnet_pl.fileio import write_wav_atomic
+
+from .audio import FS_OUT, rng_for
 
 RIR_SUBDIR = "datasets_fullband/impulse_responses/SLR26/simulated_rirs_48k"
 RIRS_PER_ROOM = 5

@@ -20,11 +20,11 @@ import espnet2.tasks.enh as enh_task
 
 # (choices attribute of espnet2.tasks.enh, name in YAML, "module:Class")
 REGISTRY: list[tuple[str, str, str]] = [
-    ("separator_choices", "tfgridnet_pl", "tfgpl.tfgridnet_pl:TFGridNetPL"),
-    ("loss_wrapper_choices", "progressive", "tfgpl.pl_wrapper:ProgressiveLossWrapper"),
-    ("criterion_choices", "hybrid", "tfgpl.hybrid_loss:HybridLoss"),
-    ("criterion_choices", "pesq", "tfgpl.quality_criterion:QualityCriterion"),
-    ("preprocessor_choices", "dns_mixing", "tfgpl.dns_mixing:DNSMixingPreprocessor"),
+    ("separator_choices", "tfgridnet_pl", "tfgridnet_pl.model.separator:TFGridNetPL"),
+    ("loss_wrapper_choices", "progressive", "tfgridnet_pl.model.pl_wrapper:ProgressiveLossWrapper"),
+    ("criterion_choices", "hybrid", "tfgridnet_pl.model.hybrid_loss:HybridLoss"),
+    ("criterion_choices", "pesq", "tfgridnet_pl.model.quality_criterion:QualityCriterion"),
+    ("preprocessor_choices", "dns_mixing", "tfgridnet_pl.data.dns_mixing:DNSMixingPreprocessor"),
 ]
 
 # ESPnet's EnhancementTask.build_preprocess_fn only knows its own preprocessors by name; ours are
@@ -63,7 +63,7 @@ def register(entries: list[tuple[str, str, str]] | None = None) -> dict[str, typ
 
 def _patch_build_preprocess_fn() -> None:
     task = enh_task.EnhancementTask
-    if getattr(task.build_preprocess_fn, "_tfgpl", False):
+    if getattr(task.build_preprocess_fn, "_tfgridnet_pl", False):
         return
     stock = task.build_preprocess_fn.__func__
 
@@ -74,7 +74,7 @@ def _patch_build_preprocess_fn() -> None:
             return enh_task.preprocessor_choices.get_class(name)(train=train, **conf)
         return stock(cls, args, train)
 
-    build_preprocess_fn._tfgpl = True
+    build_preprocess_fn._tfgridnet_pl = True
     task.build_preprocess_fn = classmethod(build_preprocess_fn)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from espnet2.enh.loss.criterions.time_domain import TimeDomainLoss
 
-from tfgpl.tfgridnet_pl import SQRT_HANN, sqrt_hann_window
+from tfgridnet_pl.model.separator import SQRT_HANN, sqrt_hann_window
 
 
 def stft_window(window: str, win_length: int, device=None, dtype=None) -> torch.Tensor:

@@ -11,7 +11,7 @@
   goes through the same iSTFT and output scaling as the final one and is returned in the ``others``
   dict as ``pl_block{k}`` (``k = 1 .. n_layers - 1``), together with the input mixture
   (``pl_mixture``) and its lengths (``pl_lengths``), which the ``progressive`` loss wrapper
-  (:mod:`tfgpl.pl_wrapper`) needs to build the intermediate targets.
+  (:mod:`tfgridnet_pl.model.pl_wrapper`) needs to build the intermediate targets.
 
 In eval mode (validation, decoding) and with ``intermediate_heads: false`` the forward pass is
 ``TFGridNetV2.forward`` itself: the heads are not run, so a PL checkpoint decodes at DL's cost.

@@ -1,12 +1,11 @@
 """The build of the embedded corpus: scan the packages, render every file in parallel, write the extras.
 
-Called by local/make_embedded_corpus.py (the command line, which also decides whether a build is
-needed). Everything is written into a hidden sibling of <out> and renamed onto <out> at the end.
+Called by :mod:`.cli` (the command line, which also decides whether a build is needed). Everything is
+written into a hidden sibling of <out> and renamed onto <out> at the end.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -18,12 +17,12 @@ from pathlib import Path
 
 import soundfile as sf
 
-import embedded_clean
-import embedded_noise
-import embedded_rirs
-from embedded_readme import readme_text
-from embedded_sources import CLEAN_SPEAKERS, PACKAGES, Inventory, check_packages, copyright_file, scan
-from tfgpl.fileio import atomic_path, write_text_atomic
+from tfgridnet_pl.fileio import atomic_path, write_text_atomic
+
+from . import clean, noise, rirs
+from .options import OPTIONS_FILE, BuildOptions
+from .readme import readme_text
+from .sources import CLEAN_SPEAKERS, PACKAGES, Inventory, check_packages, copyright_file, scan
 
 log = logging.getLogger("make_embedded_corpus")
 # What the recipe needs from a full build (checked and reported; small test builds fall below them).
@@ -34,10 +33,10 @@ def _run(task: tuple) -> tuple[str, object]:
     """Worker entry: one speaker, noise file or RIR."""
     kind, args = task
     if kind == "clean":
-        return kind, embedded_clean.build_speaker(*args)
+        return kind, clean.build_speaker(*args)
     if kind == "noise":
-        return kind, embedded_noise.render(*args)
-    return kind, embedded_rirs.simulate(*args)
+        return kind, noise.render(*args)
+    return kind, rirs.simulate(*args)
 
 
 def _execute(tasks: list[tuple], nj: int) -> list[tuple[str, object]]:
@@ -59,11 +58,11 @@ def _manifest(root: Path) -> str:
     return "".join(rows)
 
 
-def _prepare_staging(out: Path, options_file: str) -> Path:
-    if out.exists() and not (out / options_file).is_file() and any(out.iterdir()):
+def _prepare_staging(out: Path) -> Path:
+    if out.exists() and not (out / OPTIONS_FILE).is_file() and any(out.iterdir()):
         raise SystemExit(
             f"make_embedded_corpus: {out} exists, is not empty and is not an embedded corpus "
-            f"(no {options_file}); refusing to replace it. Choose another --out or remove it."
+            f"(no {OPTIONS_FILE}); refusing to replace it. Choose another --out or remove it."
         )
     staging = out.parent / f".{out.name}.partial"
     if staging.exists():
@@ -84,12 +83,12 @@ def _swap(staging: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-def build(args: argparse.Namespace, options: dict[str, object], options_file: str) -> dict[str, object]:
-    """Build the corpus (``options`` go to <out>/``options_file``); returns the summary (summary.json)."""
-    pkgs = args.pkgs_dir
-    versions = check_packages(pkgs)
-    staging = _prepare_staging(args.out, options_file)
-    inv = scan(pkgs)
+def build(pkgs_dir: Path, out: Path, options: BuildOptions, nj: int) -> dict[str, object]:
+    """Build the corpus from the packages in ``pkgs_dir`` into ``out`` with ``nj`` worker processes;
+    returns the summary (summary.json)."""
+    versions = check_packages(pkgs_dir)
+    staging = _prepare_staging(out)
+    inv = scan(pkgs_dir)
     log.info(
         "sources: %d clean prompts of %d speakers, %d babble prompts, %d noise samples, %d unreadable",
         sum(len(v) for v in inv.clean.values()),
@@ -98,32 +97,38 @@ def build(args: argparse.Namespace, options: dict[str, object], options_file: st
         len(inv.noise),
         len(inv.bad),
     )
-    seed = args.seed
-    available = {name: sum(p.seconds for p in prompts) for name, prompts in inv.clean.items()}
-    budgets = embedded_clean.allocate(
-        available, 60.0 * args.max_speaker_minutes, 60.0 * args.max_clean_minutes or None
-    )
-    speakers = sorted(CLEAN_SPEAKERS, key=lambda s: -budgets[s.name])  # longest first for load balance
-    tasks: list[tuple] = [
-        ("clean", (s, inv.clean[s.name], budgets[s.name], seed, pkgs, staging)) for s in speakers
-    ]
-    tasks += [("rir", (spec, seed, staging)) for spec in embedded_rirs.plan(args.n_rirs)]
-    noise_items = embedded_noise.plan(inv.noise, inv.babble, 60.0 * args.max_noise_minutes or None)
-    tasks += [("noise", (item, seed, pkgs, staging)) for item in noise_items]
+    tasks = _tasks(inv, options, pkgs_dir, staging)
     log.info(
         "rendering %d clean speakers, %d RIRs and %d noise files with %d jobs",
-        len(speakers),
-        args.n_rirs,
-        len(noise_items),
-        args.nj,
+        sum(kind == "clean" for kind, _ in tasks),
+        options.n_rirs,
+        sum(kind == "noise" for kind, _ in tasks),
+        nj,
     )
-    summary, rirs = _summarise(_execute(tasks, args.nj), inv, options, versions)
-    _write_extras(staging, pkgs, summary, rirs)
-    write_text_atomic(staging / options_file, json.dumps(options, indent=2) + "\n")
+    summary, rir_rows = _summarise(_execute(tasks, nj), inv, options.record(), versions)
+    _write_extras(staging, pkgs_dir, summary, rir_rows)
+    write_text_atomic(staging / OPTIONS_FILE, json.dumps(options.record(), indent=2) + "\n")
     write_text_atomic(staging / "manifest.tsv", _manifest(staging))
     write_text_atomic(staging / ".done", "")
-    _swap(staging, args.out)
+    _swap(staging, out)
     return summary
+
+
+def _tasks(inv: Inventory, options: BuildOptions, pkgs_dir: Path, staging: Path) -> list[tuple]:
+    """One worker task per clean speaker (longest first, for load balance), RIR and noise file."""
+    seed = options.seed
+    available = {name: sum(p.seconds for p in prompts) for name, prompts in inv.clean.items()}
+    budgets = clean.allocate(
+        available, 60.0 * options.max_speaker_minutes, 60.0 * options.max_clean_minutes or None
+    )
+    speakers = sorted(CLEAN_SPEAKERS, key=lambda s: -budgets[s.name])
+    tasks: list[tuple] = [
+        ("clean", (s, inv.clean[s.name], budgets[s.name], seed, pkgs_dir, staging)) for s in speakers
+    ]
+    tasks += [("rir", (spec, seed, staging)) for spec in rirs.plan(options.n_rirs)]
+    noise_items = noise.plan(inv.noise, inv.babble, 60.0 * options.max_noise_minutes or None)
+    tasks += [("noise", (item, seed, pkgs_dir, staging)) for item in noise_items]
+    return tasks
 
 
 def _summarise(
@@ -132,22 +137,21 @@ def _summarise(
     """The build's summary (summary.json) and the RIR rows, from what the tasks returned."""
     stats: Counter = Counter()
     bad = dict(inv.bad)
-    clean, noise, rirs = {}, [], []
+    speakers, noise_files, rir_rows = {}, [], []
     for kind, res in results:
         if kind == "clean":
-            clean[res.speaker] = res
-            stats.update(res.stats)
-            bad.update(res.bad)
+            speakers[res.speaker] = res
         elif kind == "noise":
-            noise.append(res)
-            stats.update(res.stats)
-            bad.update(res.bad)
+            noise_files.append(res)
         else:
-            rirs.append(res)
+            rir_rows.append(res)
+            continue
+        stats.update(res.stats)
+        bad.update(res.bad)
     for path, why in sorted(bad.items()):
         log.warning("skipped unreadable source %s: %s", path, why)
-    rirs.sort(key=lambda r: r["path"])
-    noise.sort(key=lambda r: r.name)
+    rir_rows.sort(key=lambda r: r["path"])
+    noise_files.sort(key=lambda r: r.name)
     summary = {
         "options": options,
         "packages": versions,
@@ -156,18 +160,18 @@ def _summarise(
                 "reader": f"{s.reader:05d}",
                 "package": s.package,
                 "description": s.description,
-                "clips": len(clean[s.name].clips),
-                "seconds": round(sum(sec for _, sec in clean[s.name].clips), 3),
+                "clips": len(speakers[s.name].clips),
+                "seconds": round(sum(sec for _, sec in speakers[s.name].clips), 3),
             }
             for s in CLEAN_SPEAKERS
         },
-        "noise": {},
-        "rirs": dict(sorted(Counter(r["room"].split("/")[0] for r in rirs).items())),
+        "noise": _noise_kinds(noise_files),
+        "rirs": dict(sorted(Counter(r["room"].split("/")[0] for r in rir_rows).items())),
         "rir_rt60_measured_s": [
-            min(r["rt60_measured_s"] for r in rirs),
-            max(r["rt60_measured_s"] for r in rirs),
+            min(r["rt60_measured_s"] for r in rir_rows),
+            max(r["rt60_measured_s"] for r in rir_rows),
         ]
-        if rirs
+        if rir_rows
         else [],
         "bad_source_files": [{"path": p, "reason": why} for p, why in sorted(bad.items())],
         "unused_source_files": {
@@ -175,35 +179,45 @@ def _summarise(
         },
         "repairs": {k: round(v, 3) if isinstance(v, float) else v for k, v in sorted(stats.items())},
     }
-    for res in noise:
-        entry = summary["noise"].setdefault(res.kind, {"files": 0, "seconds": 0.0, "not_made": []})
+    summary["totals"] = _totals(summary, len(rir_rows), len(bad))
+    summary["below_minimums"] = [k for k, v in MINIMUMS.items() if summary["totals"][k] < v]
+    return summary, rir_rows
+
+
+def _noise_kinds(noise_files: list) -> dict[str, dict]:
+    """Files, seconds and the names not made, per noise kind."""
+    kinds: dict[str, dict] = {}
+    for res in noise_files:
+        entry = kinds.setdefault(res.kind, {"files": 0, "seconds": 0.0, "not_made": []})
         if res.path:
             entry["files"] += 1
             entry["seconds"] = round(entry["seconds"] + res.seconds, 3)
         else:
             entry["not_made"].append(res.name)
-    summary["totals"] = {
+    return kinds
+
+
+def _totals(summary: dict, n_rirs: int, n_bad: int) -> dict[str, object]:
+    return {
         "clean_minutes": round(sum(v["seconds"] for v in summary["clean"].values()) / 60, 2),
         "clean_speakers": sum(1 for v in summary["clean"].values() if v["clips"]),
         "clean_clips": sum(v["clips"] for v in summary["clean"].values()),
         "noise_minutes": round(sum(v["seconds"] for v in summary["noise"].values()) / 60, 2),
         "noise_files": sum(v["files"] for v in summary["noise"].values()),
-        "rirs": len(rirs),
-        "bad_source_files": len(bad),
+        "rirs": n_rirs,
+        "bad_source_files": n_bad,
     }
-    summary["below_minimums"] = [k for k, v in MINIMUMS.items() if summary["totals"][k] < v]
-    return summary, rirs
 
 
-def _write_extras(staging: Path, pkgs: Path, summary: dict, rirs: list[dict[str, object]]) -> None:
+def _write_extras(staging: Path, pkgs_dir: Path, summary: dict, rir_rows: list[dict[str, object]]) -> None:
     """rirs.tsv, LICENSES/, summary.json and README.md."""
-    header = list(rirs[0]) if rirs else ["path"]
+    header = list(rir_rows[0]) if rir_rows else ["path"]
     write_text_atomic(
         staging / "rirs.tsv",
-        "\t".join(header) + "\n" + "".join("\t".join(str(r[k]) for k in header) + "\n" for r in rirs),
+        "\t".join(header) + "\n" + "".join("\t".join(str(r[k]) for k in header) + "\n" for r in rir_rows),
     )
     for package in PACKAGES:
         with atomic_path(staging / "LICENSES" / f"{package}.copyright") as tmp:
-            shutil.copyfile(copyright_file(pkgs, package), tmp)
+            shutil.copyfile(copyright_file(pkgs_dir, package), tmp)
     write_text_atomic(staging / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
     write_text_atomic(staging / "README.md", readme_text(summary))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import tfgpl.register  # noqa: F401  (our separator, wrapper and criterion, for the YAML's names)
+import tfgridnet_pl.register  # noqa: F401  (our separator, wrapper and criterion, for the YAML's names)
 
 
 def lstm_macs(lstm: nn.LSTM, x: torch.Tensor) -> int:

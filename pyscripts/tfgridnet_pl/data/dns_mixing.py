@@ -4,7 +4,7 @@ Each time a training utterance is loaded, it is mixed afresh with noise drawn fr
 reverberated with a RIR from ``rir_scp`` with probability ``rir_prob``, at an SNR and a speech level
 drawn from the same ranges as the fixed sets. The ranges come from the simulation YAML
 (conf/simulation.yaml), so on-the-fly and pre-synthesised data follow one definition
-(``tfgpl.mixing.mix``). The training data dir then only lists clean speech (``speech_ref1``).
+(``tfgridnet_pl.data.mixing.mix``). The training data dir then only lists clean speech (``speech_ref1``).
 
 Randomness: every utterance draws its parameters from a generator seeded by NumPy's global
 generator, which ESPnet re-seeds each epoch (and each data-loader worker) from ``--seed``. Two models
@@ -15,27 +15,13 @@ preprocessor built for them reads no lists (a packed model need not carry the tr
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import soundfile as sf
 from espnet2.train.preprocessor import AbsPreprocessor
 
-from tfgpl.fileio import read_list
-from tfgpl.mixing import mix
-
-_LOCAL = Path(__file__).resolve().parents[2] / "local"
-
-
-def _load_simulation_config(path: str):
-    sys.path.insert(0, str(_LOCAL))
-    try:
-        from simulation_config import load_simulation_config
-    finally:
-        sys.path.remove(str(_LOCAL))
-    return load_simulation_config(path)
-
+from tfgridnet_pl.fileio import read_list
+from tfgridnet_pl.data.mixing import mix
+from tfgridnet_pl.data.simulation_config import load_simulation_config
 
 def read_span(path: str, offset: int, n: int) -> np.ndarray:
     """``n`` samples of a mono file from ``offset``, wrapping around its end (bounded memory)."""
@@ -75,7 +61,7 @@ class DNSMixingPreprocessor(AbsPreprocessor):
         self.noise_ref_name = noise_ref_name
         if not train:  # validation and inference only pass data through: no lists needed
             return
-        self.cfg = _load_simulation_config(simulation_config)
+        self.cfg = load_simulation_config(simulation_config)
         self.noises = list(read_list(noise_scp).values())
         self.rirs = list(read_list(rir_scp).values())
         if not self.noises:

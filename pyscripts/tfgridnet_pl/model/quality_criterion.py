@@ -10,7 +10,7 @@ it under ``no_grad``), and ``best_model_criterion`` can select checkpoints by it
         conf: {eps: 1.0e-7}
         wrapper: fixed_order
         wrapper_conf: {weight: 1.0}
-      - name: pesq                    # this class (registered as "pesq" in tfgpl/register.py)
+      - name: pesq                    # this class (registered as "pesq" in tfgridnet_pl/register.py)
         conf: {fs: 16000}             # add dnsmos: true for DNSMOS OVRL as well (slower)
         wrapper: fixed_order
         wrapper_conf: {weight: 0.0}
@@ -84,7 +84,7 @@ class QualityCriterion(TimeDomainLoss):
 
     def _dnsmos_scorer(self):
         if self._dnsmos is None:
-            from tfgpl.dnsmos import DNSMOS
+            from tfgridnet_pl.scoring.dnsmos import DNSMOS
 
             self._dnsmos = DNSMOS(num_threads=1)
         return self._dnsmos

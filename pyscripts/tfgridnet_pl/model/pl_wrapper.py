@@ -36,7 +36,7 @@ import torch
 from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 
-from tfgpl.tfgridnet_pl import BLOCK_KEY, LENGTHS_KEY, MIXTURE_KEY
+from tfgridnet_pl.model.separator import BLOCK_KEY, LENGTHS_KEY, MIXTURE_KEY
 
 MODES = ("absolute", "relative")
 _BLOCK_RE = re.compile(r"^pl_block(\d+)$")

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from tfgpl.fileio import atomic_path
+from tfgridnet_pl.fileio import atomic_path
 
 _original_save = torch.save
 

@@ -1,5 +1,0 @@
-"""TF-GridNet progressive-learning speech enhancement: the recipe's importable code.
-
-Entry points live beside this package in ``pyscripts/``; ``path.sh`` puts ``pyscripts`` on
-``PYTHONPATH`` so that ``import tfgpl`` works from ``run.sh``, ``local/`` and the tests.
-"""

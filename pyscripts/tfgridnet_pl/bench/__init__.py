@@ -1,0 +1,1 @@
+"""Speed benchmarks, one module per group of sections; ``pyscripts/benchmark.py`` runs them."""

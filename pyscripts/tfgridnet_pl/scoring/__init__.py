@@ -1,0 +1,1 @@
+"""Scoring: PESQ, STOI and SI-SNR, offline DNSMOS, and the per-utterance scores of score_enh.py."""
