@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import recipe_env
+from local import recipe_env
 
 ROOT = Path(__file__).resolve().parents[1]
 EXISTING = bool(os.environ.get("RECIPE_ENV"))  # an environment the user brought: checked, not built

@@ -19,7 +19,7 @@ from pathlib import Path
 import packaging
 import pytest
 
-import recipe_env
+from local import recipe_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [
