@@ -12,7 +12,7 @@ Reads, for each set S and system X:
                                                       (the exact commands, when present)
   exp/peer_Y/decode_S/scoring/summary.json, exp/peer_Y/complexity.json
                                                       (X = peer_Y: a shipped peer system,
-                                                      local/run_peers.sh; params and measured RTF)
+                                                      local/decode.sh --peers; params and measured RTF)
 Table 1 is DNSMOS (P.808, BAK, SIG, OVRL), Table 2 the intrusive metrics (PESQ, STOI, SI-SNR), the
 latter only for sets with references. A missing file or metric becomes a warning line in RESULTS.md.
 """
@@ -308,7 +308,7 @@ def system_notes(exp: Path, rows) -> list[str]:
         if complexity and is_peer(system):
             out += [
                 f"- {label(system)}: the authors' shipped model (`{complexity.get('model_file', '?')}`), "
-                f"run by `local/run_peers.sh` on this set; RTF {complexity['rtf']:.3f} with "
+                f"run by `local/decode.sh --peers` on this set; RTF {complexity['rtf']:.3f} with "
                 f"{complexity.get('threads', '?')} thread(s) on this machine. "
                 f"Para.: {complexity.get('params_note', 'as shipped')}."
             ]
