@@ -235,6 +235,9 @@ def test_fake_sge_passes_hostile_arguments_and_log_folders_exactly(tmp_path: Pat
         submitted = next(c for c in fake_sge["calls"].read_text().splitlines()[::-1] if c.startswith("qsub "))
         assert (" -o /dev/null " in submitted) == (n == 2), submitted
         assert (tmp_path / f"{logdir}/q/a.2.out").exists() == (n == 2)  # written by the job script
+        script = str(tmp_path / f"{logdir}/q/a.sh")
+        shellcheck = subprocess.run(["shellcheck", "-s", "bash", script], capture_output=True, text=True)
+        assert shellcheck.returncode == 0, shellcheck.stdout
     assert not list(tmp_path.rglob("PWNED*")) and not list(tmp_path.rglob("out"))
 
 

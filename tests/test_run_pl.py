@@ -22,6 +22,7 @@ HOSTILE: list[bytes] = [
     b"$HOME", b"${IFS}", b"$((1+1))", b"$'\\x41'", b"`touch BT`", b"$(touch CS)", b"../T0$(touch${IFS}PW)",
     b";touch SEMI", b"|", b"a|b", b"||", b"&&", b"&", b"<in", b">out", b"2>&1", b"(sub)", b")", b"dns5(2023)",
     b"*", b"?", b"[a-z]", b"{a,b}", b"~", b"~root", b"!", b"!!", b"#comment", b"x #y", b"=", b"x=1", b"%1",
+    b"a=~", b"PATH=a:~/b", b"--opt=$(touch EQ)",
     b"new\nline", b"tab\there", b"\n", b"-n", b"--help", b"", b" ", b"time", b"if", b"done", b"{", b"}",
     "\u00fcn\u00efc\u00f6d\u00e9 \u2713 \u97f3\u58f0".encode(), b"\xff\xfe non-UTF-8 \x80",
     b"job JOB", b"JOBJOB", b"'JOB'", b"$JOB", b"J O B",
@@ -120,6 +121,8 @@ def test_shell_syntax_needs_a_shell_given_as_words(tmp_path: Path) -> None:
     log = (tmp_path / "one.log").read_text()
     assert "echo hi > out.x: command not found" in log and "# Ended (code 127)" in log
     assert "note: each word of the command reaches it as one argument, not as shell syntax" in r.stderr
+    r = run_pl(tmp_path, "two.log", "X=1", "true")  # a first word NAME=VALUE is a program name, too
+    assert r.returncode == 1 and "X=1: command not found" in (tmp_path / "two.log").read_text()
 
 
 def test_pipe_word_is_an_argument_and_pipefail_is_asked_for(tmp_path: Path) -> None:

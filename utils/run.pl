@@ -64,14 +64,14 @@ sub parse {
         die "$prog: bad job range $job_var=$first:$last (indices start at 1 and must not decrease)\n"
             if $first < 1 || $last < $first;
     } elsif (@args && $args[0] =~ /^[A-Za-z_]\w*=(.*)$/as && looks_like_range($1)) {
-        die "$prog: cannot parse the job range " . quote($args[0])
+        die "$prog: cannot parse the job range " . single_quote($args[0])
             . " (expected NAME=FIRST:LAST with whole numbers, e.g. JOB=1:4)\n";
     }
     die "$prog: missing LOGFILE and COMMAND\n" unless @args >= 2;
     my $log = shift @args;
     die "$prog: the log file name is empty\n" unless length $log;
     if (defined $job_var && $last > $first && index($log, $job_var) < 0) {
-        die "$prog: $job_var=$first:$last runs several jobs but the log file " . quote($log)
+        die "$prog: $job_var=$first:$last runs several jobs but the log file " . single_quote($log)
             . " has no $job_var in it\n";
     }
     return {
@@ -97,17 +97,22 @@ my %RESERVED = map { $_ => 1 } qw(case coproc do done elif else esac fi for func
 sub command_line {
     my @words = @_;
     my @quoted = map { quote($_) } @words;
-    # A reserved word as the first word would be bash syntax ("time", "if", ...): quote it too.
-    $quoted[0] = "'$words[0]'" if @words && $RESERVED{ $words[0] };
+    # As the first word, a reserved word ("time", "if") or NAME=VALUE would be bash syntax: quote it.
+    $quoted[0] = single_quote($words[0]) if @words && ($RESERVED{ $words[0] } || $words[0] =~ /=/);
     return join ' ', @quoted;
 }
 
 # Quote any string for bash, so that bash reads it back as exactly this one word: left bare when it
 # holds only characters that are never special to bash, else in single quotes (' as '\'').
+# ("=" only counts in the first word of a command, which command_line quotes.)
 sub quote {
     my ($w) = @_;
-    return $w if length($w) && $w =~ m{^[A-Za-z0-9_@%+:,./-]+$} && $w !~ /^%/;
-    (my $q = $w) =~ s/'/'\\''/g;
+    return $w if length($w) && $w =~ m{^[A-Za-z0-9_@%+=:,./-]+$} && $w !~ /^%/;
+    return single_quote($w);
+}
+
+sub single_quote {
+    (my $q = shift) =~ s/'/'\\''/g;
     return "'$q'";
 }
 
