@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from test_run_pl import ARGV_DUMP, HOSTILE, expected, received
+
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE_PL = str(ROOT / "utils" / "queue.pl")
 SLURM_PL = str(ROOT / "utils" / "slurm.pl")
@@ -185,17 +187,16 @@ def test_fake_sge_success_writes_kaldi_logs(tmp_path: Path, fake_sge: dict) -> N
         "run",
         "JOB=1:3",
         "exp/log/t.JOB.log",
-        "echo",
-        "task JOB",
-        "|",
-        "tr",
-        "a",
-        "A",
+        "bash",
+        "-o",
+        "pipefail",
+        "-c",
+        "echo task JOB | tr a A",
     )
     assert r.returncode == 0, r.stderr
     for i in (1, 2, 3):
         lines = (tmp_path / f"exp/log/t.{i}.log").read_text().splitlines()
-        assert lines[0] == f"# echo 'task {i}' | tr a A"
+        assert lines[0] == f"# bash -o pipefail -c 'echo task {i} | tr a A'"
         assert lines[1].startswith("# Started at ") and lines[2].startswith("# Running on ")
         assert lines[3] == f"tAsk {i}"
         assert lines[4].startswith("# Accounting: time=") and lines[5].startswith("# Ended (code 0) at ")
@@ -204,10 +205,47 @@ def test_fake_sge_success_writes_kaldi_logs(tmp_path: Path, fake_sge: dict) -> N
 
 
 def test_fake_sge_failure_names_the_log(tmp_path: Path, fake_sge: dict) -> None:
-    r = run_fake(QUEUE_PL, tmp_path, fake_sge, "run", "JOB=1:3", "log/f.JOB.log", "exit $((JOB * (JOB - 1)))")
+    r = run_fake(
+        QUEUE_PL,
+        tmp_path,
+        fake_sge,
+        "run",
+        "JOB=1:3",
+        "log/f.JOB.log",
+        "bash",
+        "-c",
+        "exit $((JOB * (JOB - 1)))",
+    )
     assert r.returncode == 1
     assert "task 2 of job 77 failed: exit code 2; log: log/f.2.log" in r.stderr
     assert r.stderr.strip().endswith("queue.pl: 2 / 3 failed, log is in log/f.2.log")
+
+
+def test_fake_sge_passes_hostile_arguments_and_log_folders_exactly(tmp_path: Path, fake_sge: dict) -> None:
+    """Issue 18: each word reaches the job as it is, through the job script that queue.pl writes; a log
+    folder with spaces and shell characters works, and one with ":" "," "$" (which qsub -o would read
+    as host:path lists and variables) gets the scheduler's output from the job script instead."""
+    for n, logdir in enumerate(["log", "log dir (2023) it's", "a:b,c$(touch PWNED)"]):
+        r = run_fake(
+            QUEUE_PL, tmp_path, fake_sge, "run", "JOB=1:2", f"{logdir}/a.JOB.log", *ARGV_DUMP, *HOSTILE
+        )
+        assert r.returncode == 0, r.stderr
+        for i in (1, 2):
+            assert received(tmp_path / f"{logdir}/a.{i}.log") == expected(HOSTILE, i), logdir
+        submitted = next(c for c in fake_sge["calls"].read_text().splitlines()[::-1] if c.startswith("qsub "))
+        assert (" -o /dev/null " in submitted) == (n == 2), submitted
+        assert (tmp_path / f"{logdir}/q/a.2.out").exists() == (n == 2)  # written by the job script
+        script = str(tmp_path / f"{logdir}/q/a.sh")
+        shellcheck = subprocess.run(["shellcheck", "-s", "bash", script], capture_output=True, text=True)
+        assert shellcheck.returncode == 0, shellcheck.stdout
+    assert not list(tmp_path.rglob("PWNED*")) and not list(tmp_path.rglob("out"))
+
+
+def test_slurm_output_path_escapes_percent(tmp_path: Path) -> None:
+    cmd = dry_run(SLURM_PL, tmp_path, "JOB=1:2", "50% done/x.JOB.log", "true")
+    assert cmd[cmd.index("-o") + 1] == f"{tmp_path}/50%% done/q/x.%a.out"
+    cmd = dry_run(SLURM_PL, tmp_path, "--name", "a b/c", "back\\slash/x.log", "true")
+    assert cmd[cmd.index("-o") + 1] == "/dev/null" and cmd[cmd.index("--job-name") + 1] == "a_b_c"
 
 
 def test_rejected_submission(tmp_path: Path, fake_sge: dict) -> None:
@@ -292,7 +330,15 @@ def test_config_and_option_errors_stop_before_submitting(tmp_path: Path, fake_sg
 
 def test_job_script_is_valid_bash_and_substitutes_at_run_time(tmp_path: Path) -> None:
     dry_run(
-        SLURM_PL, tmp_path, "--num-threads", "2", "JOB=1:3", "exp/log/p.JOB.log", "echo 'it''s JOB'; exit JOB"
+        SLURM_PL,
+        tmp_path,
+        "--num-threads",
+        "2",
+        "JOB=1:3",
+        "exp/log/p.JOB.log",
+        "bash",
+        "-c",
+        'echo "it\'s JOB"; exit JOB',
     )
     script = tmp_path / "exp/log/q/p.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
@@ -302,8 +348,8 @@ def test_job_script_is_valid_bash_and_substitutes_at_run_time(tmp_path: Path) ->
     r = subprocess.run(["bash", str(script)], cwd="/", env=env, capture_output=True, text=True)
     assert r.returncode == 3  # the command's exit code is the task's
     log = (tmp_path / "exp/log/p.3.log").read_text().splitlines()
-    assert log[0] == "# echo 'it''s 3'; exit 3" and log[2].endswith("as task 3 of job 55")
-    assert log[3] == "its 3" and log[4].endswith("threads=2") and log[5].startswith("# Ended (code 3)")
+    assert log[0] == """# bash -c 'echo "it'\\''s 3"; exit 3'""" and log[2].endswith("as task 3 of job 55")
+    assert log[3] == "it's 3" and log[4].endswith("threads=2") and log[5].startswith("# Ended (code 3)")
     status = list((tmp_path / "exp/log/q").glob("p.*.3.status"))
     assert len(status) == 1 and status[0].read_text() == "3\n"
     r = subprocess.run(
@@ -367,6 +413,8 @@ def test_real_grid_engine(tmp_path: Path, sge_cluster: dict) -> None:
         *args,
         "JOB=1:3",
         "log/g.JOB.log",
+        "bash",
+        "-c",
         "echo task JOB on $(hostname)",
         env=sge_cluster,
         timeout=300,
@@ -381,6 +429,8 @@ def test_real_grid_engine(tmp_path: Path, sge_cluster: dict) -> None:
         *args,
         "JOB=1:2",
         "log/h.JOB.log",
+        "bash",
+        "-c",
         "exit $((JOB - 1))",
         env=sge_cluster,
         timeout=300,
@@ -388,7 +438,7 @@ def test_real_grid_engine(tmp_path: Path, sge_cluster: dict) -> None:
     assert r.returncode == 1
     assert "queue.pl: 1 / 2 failed, log is in log/h.2.log" in r.stderr
     proc = subprocess.Popen(
-        [QUEUE_PL, *args, "--grace", "3", "JOB=1:1", "log/k.JOB.log", "sleep 300"],
+        [QUEUE_PL, *args, "--grace", "3", "JOB=1:1", "log/k.JOB.log", "sleep", "300"],
         cwd=tmp_path,
         env=sge_cluster,
         stderr=subprocess.PIPE,
@@ -403,6 +453,25 @@ def test_real_grid_engine(tmp_path: Path, sge_cluster: dict) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert f"task 1 of job {job_id} failed" in err and "log/k.1.log" in err
+
+
+@pytest.mark.sge
+def test_real_grid_engine_passes_hostile_arguments_exactly(tmp_path: Path, sge_cluster: dict) -> None:
+    """Issue 18 on a real Grid Engine: every word arrives as it is, in a log folder with shell characters."""
+    logdir = "log dir (2023) it's $(touch PWNED)"
+    args = [
+        "--config",
+        str(ROOT / "conf" / "queue.conf"),
+        "--poll-interval",
+        "1",
+        "JOB=1:2",
+        f"{logdir}/a.JOB.log",
+    ]
+    r = launch(QUEUE_PL, tmp_path, *args, *ARGV_DUMP, *HOSTILE, env=sge_cluster, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for i in (1, 2):
+        assert received(tmp_path / f"{logdir}/a.{i}.log") == expected(HOSTILE, i)
+    assert not list(tmp_path.rglob("PWNED*")) and not list(tmp_path.rglob("out"))
 
 
 def test_slurm_multi_node_request_as_espnet_launch_sends_it(tmp_path: Path) -> None:

@@ -4,8 +4,13 @@
 #   queue.pl [options] [JOB=1:N] LOGFILE COMMAND...
 #
 # The JOB range, the log files (header "# <command>", "# Started at", footer "# Accounting:",
-# "# Ended (code N)"), the quoting of COMMAND and the exit status are those of run.pl. The job runs
-# in the current directory, after sourcing ./path.sh when there is one.
+# "# Ended (code N)") and the exit status are those of run.pl, and so is the rule for COMMAND: every
+# word reaches the job as exactly one argument, byte for byte (no word is shell syntax; a pipe needs
+# "bash -o pipefail -c '...'"). The job script holds the command line with each word single-quoted
+# and JOB in place; it replaces JOB by the task index and runs that line with bash. The log header
+# is printed from the same line with printf, so printing it runs nothing. The log file name may hold
+# any characters as well. The job runs in the current directory, after sourcing ./path.sh when
+# there is one.
 #
 # How it works: the generic options are mapped to scheduler flags by a Kaldi-style config
 # (conf/queue.conf, or --config FILE, or the built-in default below when neither exists); a job
@@ -126,6 +131,9 @@ sub run {
     my $config = load_config($be, $own{config});
     my ($flags, $threads) = map_options($prog, $config, \@mapped);
 
+    # Each word quoted, JOB left in place: the job script replaces JOB by the task index in this line,
+    # which is the same as quoting the words after replacing (JOB is letters, digits and _, so every
+    # match lies inside one word, and the index is digits, which need no quotes).
     my $cmd = TfgplJobArgs::command_line(@{ $job->{words} });
     my $log = $job->{log};
     my $qdir = File::Spec->rel2abs(dirname($log)) . '/q';
@@ -133,22 +141,24 @@ sub run {
     my $run_id = sprintf '%d_%d', time, $$;
     my $status = "$qdir/$base.$run_id";    # + ".<task>.status"
     my $script = "$qdir/$base.sh";
-    my $out = $be->{submit} eq 'qsub' ? "$qdir/$base.\$TASK_ID.out" : "$qdir/$base.%a.out";
+    my $out = scheduler_out_path($be, $qdir, $base);
     my $name = defined $own{name} ? $own{name} : $base;
-    $name = "j$name" if $name =~ /^\d/;
+    $name =~ s/[^\w.-]/_/ag;
+    $name = "j$name" if $name =~ /^\d/ || !length $name;
     my @submit = (@{ $config->{command} }, @$flags);
     my ($first, $last) = ($job->{first}, $job->{last});
     if ($be->{submit} eq 'qsub') {
-        push @submit, '-terse', '-N', $name, '-o', $out, '-j', 'y', '-t', "$first-$last";
+        push @submit, '-terse', '-N', $name, '-o', ($out // '/dev/null'), '-j', 'y', '-t', "$first-$last";
         push @submit, '-tc', $own{max_jobs_run} if $own{max_jobs_run};
     } else {
         my $array = "$first-$last" . ($own{max_jobs_run} ? "%$own{max_jobs_run}" : '');
-        push @submit, '--parsable', '--job-name', $name, '-o', $out, "--array=$array";
+        push @submit, '--parsable', '--job-name', $name, '-o', ($out // '/dev/null'), "--array=$array";
     }
     push @submit, $script;
 
     make_path($qdir) unless -d $qdir;
-    write_script($be, $script, $cmd, $log, $job->{job_var}, $status, $threads);
+    write_script($be, $script, $cmd, $log, $job->{job_var}, $status, $threads,
+        defined $out ? undef : "$qdir/$base");
     my $shown = join ' ', map { TfgplJobArgs::quote($_) } @submit;
     if ($own{dry_run} eq 'true') {
         print "$shown\n";
@@ -252,6 +262,23 @@ sub map_options {
     return (\@flags, $threads || 1);
 }
 
+# The scheduler's output file for each task, as its -o option wants it: qsub expands $TASK_ID (and
+# $HOME, $USER, ...) and reads "host:path,..." lists; sbatch expands %a (and %j, ...), "%%" being a
+# "%". undef when the folder's name holds characters that cannot be written there (":", ",", "$"
+# for qsub; "\" for sbatch; a line break): then the scheduler writes to /dev/null and the job script
+# sends its own output to <qdir>/<base>.<task>.out.
+sub scheduler_out_path {
+    my ($be, $qdir, $base) = @_;
+    return undef if $qdir =~ /[\n\r]/;
+    if ($be->{submit} eq 'qsub') {
+        return undef if $qdir =~ /[:,\$\\]/;
+        return "$qdir/$base.\$TASK_ID.out";
+    }
+    return undef if $qdir =~ /\\/;
+    (my $dir = $qdir) =~ s/%/%%/g;
+    return "$dir/$base.%a.out";
+}
+
 sub job_base {
     my ($log, $var) = @_;
     my $base = basename($log);
@@ -262,18 +289,25 @@ sub job_base {
 }
 
 # The job script: substitutes the task index at run time, exactly as run.pl does for each job.
+# Every value from the caller (folder, command line, log name, status file) is written single-quoted;
+# $own_out (a path prefix) makes the script send its own output to <prefix>.<task>.out.
 sub write_script {
-    my ($be, $path, $cmd, $log, $var, $status, $threads) = @_;
+    my ($be, $path, $cmd, $log, $var, $status, $threads, $own_out) = @_;
     my $q = \&TfgplJobArgs::quote;
     my $subst = defined $var ? "//$var/\${task}" : '';
     my $cwd = File::Spec->rel2abs('.');
+    my $redirect = defined $own_out ? "exec >> ${\ $q->($own_out)}.\"\${task}.out\" 2>&1\n" : '';
     my $text = <<"EOF";
 #!/usr/bin/env bash
 # Job script written by $be->{prog} at ${\ scalar localtime}; runs one task of an array job.
+# The caller's values below are single-quoted on purpose: nothing in them is expanded.
+# shellcheck disable=SC1003,SC2016
 task=\${$be->{task_var}:?this script runs as a task of an array job}
-cd ${\ $q->($cwd)} || exit 1
+case \$task in '' | *[!0-9]*) echo "$be->{task_var} is not a number: \$task" >&2; exit 1 ;; esac
+${redirect}cd ${\ $q->($cwd)} || exit 1
 # shellcheck source=/dev/null
 if [ -f ./path.sh ]; then . ./path.sh; fi
+# The command line: each word single-quoted, so that bash passes it on as exactly that argument.
 cmd_template=${\ $q->($cmd)}
 log_template=${\ $q->($log)}
 cmd=\${cmd_template$subst}
@@ -496,6 +530,7 @@ sub wait_for {
         print STDERR "$prog: task $t of job $job_id failed: $what; log: $where\n";
     }
     print STDERR "$prog: ... and " . (@failed - 10) . " more failed tasks\n" if @failed > 10;
+    print STDERR TfgplJobArgs::shell_syntax_hint($prog, @{ $job->{words} });
     printf STDERR "%s: %d / %d failed, log is in %s\n", $prog, scalar(@failed), scalar(@tasks),
         $log_of{ $failed[0] };
     return 1;

@@ -10,9 +10,16 @@
 # "# Ended (code N) at <date>". Exit status 0 when every job succeeds; otherwise
 # "run.pl: K / N failed, log is in <log>" on stderr and exit status 1.
 #
-# COMMAND may be one word holding shell syntax ('a | b > c') or several words. Of several words,
-# those with spaces, quotes or nothing in them are quoted; the others go to the shell as they are, so
-# a "\|" on the command line still makes a pipe, as in Kaldi. Jobs run under bash with pipefail.
+# Every word of COMMAND reaches the job as exactly one argument, byte for byte, whatever it holds
+# (spaces, quotes, $, `, ;, |, &, <, >, parentheses, globs, newlines, non-UTF-8 bytes, an empty
+# word): the launcher single-quotes each word for bash ('\'' for a quote) and replaces JOB by the
+# index inside the words, nothing else. So no word is shell syntax: a "|" or ";" word is an argument,
+# and a one-word command with spaces is a program of that name. Unlike Kaldi (where words without
+# spaces went to the shell raw, so a "\|" made a pipe and a path with "$(...)" ran it), a pipe,
+# redirection or list needs a shell of its own, given as words:
+#   run.pl JOB=1:4 log/x.JOB.log bash -o pipefail -c 'a JOB | b > out.JOB'
+# The log header "# <command>" is that quoted command line, so it can be pasted into a shell.
+# The LOGFILE may hold any characters too; a first word NAME=... that is no valid range is an error.
 #
 # Options (the same as queue.pl and slurm.pl, so cmd.sh can switch back-ends):
 #   --max-jobs-run N   jobs to run at once (default: the number of cores)
@@ -49,18 +56,23 @@ sub parse {
         $opts{$name} = $value;
     }
     my ($job_var, $first, $last);
-    if (@args && $args[0] =~ /^([A-Za-z_]\w*)=(-?\d+)(?::(-?\d+))?$/) {
+    if (@args && $args[0] =~ /^([A-Za-z_]\w*)=(-?\d+)(?::(-?\d+))?$/a) {
         ($job_var, $first, $last) = ($1, $2, defined $3 ? $3 : $2);
         shift @args;
+        die "$prog: bad job range $job_var=$first:$last (indices have at most 9 digits)\n"
+            if "$first:$last" =~ /\d{10}/;
         die "$prog: bad job range $job_var=$first:$last (indices start at 1 and must not decrease)\n"
             if $first < 1 || $last < $first;
-    } elsif (@args && $args[0] =~ /^[A-Za-z_]\w*=[-\d:,.]*$/) {
-        die "$prog: cannot parse the job range '$args[0]' (expected NAME=FIRST:LAST, e.g. JOB=1:4)\n";
+    } elsif (@args && $args[0] =~ /^[A-Za-z_]\w*=(.*)$/as && looks_like_range($1)) {
+        die "$prog: cannot parse the job range " . single_quote($args[0])
+            . " (expected NAME=FIRST:LAST with whole numbers, e.g. JOB=1:4)\n";
     }
     die "$prog: missing LOGFILE and COMMAND\n" unless @args >= 2;
     my $log = shift @args;
+    die "$prog: the log file name is empty\n" unless length $log;
     if (defined $job_var && $last > $first && index($log, $job_var) < 0) {
-        die "$prog: $job_var=$first:$last runs several jobs but the log file '$log' has no $job_var in it\n";
+        die "$prog: $job_var=$first:$last runs several jobs but the log file " . single_quote($log)
+            . " has no $job_var in it\n";
     }
     return {
         opts => \%opts, opt_order => \@order, job_var => $job_var,
@@ -69,26 +81,49 @@ sub parse {
     };
 }
 
-# Join the command words into one shell command line (see the header for the quoting rule).
+# A first word NAME=VALUE meant as a job range but malformed (JOB=, JOB=1:, JOB=1-4, JOB=a:b,
+# JOB=1:$n with n unset), rather than a log file that happens to hold "=": no "/" in VALUE, and a
+# ":" in it or nothing but digits, signs, dots, commas and spaces.
+sub looks_like_range {
+    my ($value) = @_;
+    return 0 if $value =~ m{/};
+    return $value =~ /:/ || $value =~ /^[-+\d.,\s]*$/;
+}
+
+my %RESERVED = map { $_ => 1 } qw(case coproc do done elif else esac fi for function if in select then
+    time until while);
+
+# The bash command line that runs exactly these words: each one quoted (see the header).
 sub command_line {
     my @words = @_;
-    return $words[0] if @words == 1;
-    return join ' ', map { shell_word($_) } @words;
+    my @quoted = map { quote($_) } @words;
+    # As the first word, a reserved word ("time", "if") or NAME=VALUE would be bash syntax: quote it.
+    $quoted[0] = single_quote($words[0]) if @words && ($RESERVED{ $words[0] } || $words[0] =~ /=/);
+    return join ' ', @quoted;
 }
 
-sub shell_word {
-    my ($w) = @_;
-    return $w if length($w) && $w !~ /[\s'"]/;
-    (my $q = $w) =~ s/'/'\\''/g;
-    return "'$q'";
-}
-
-# Quote any string for bash (single quotes), for the command lines we print or write.
+# Quote any string for bash, so that bash reads it back as exactly this one word: left bare when it
+# holds only characters that are never special to bash, else in single quotes (' as '\'').
+# ("=" only counts in the first word of a command, which command_line quotes.)
 sub quote {
     my ($w) = @_;
-    return $w if length($w) && $w =~ m{^[\w@%+=:,./-]+$};
-    (my $q = $w) =~ s/'/'\\''/g;
+    return $w if length($w) && $w =~ m{^[A-Za-z0-9_@%+=:,./-]+$} && $w !~ /^%/;
+    return single_quote($w);
+}
+
+sub single_quote {
+    (my $q = shift) =~ s/'/'\\''/g;
     return "'$q'";
+}
+
+# When a command fails and some word looks like shell syntax, say that it was passed as a word.
+sub shell_syntax_hint {
+    my ($prog, @words) = @_;
+    my $syntax = grep { /^(?:\||\|\||&&|;|&|\|&|[0-9]?>{1,2}|<|[0-9]?>&[0-9]|&>)$/ } @words;
+    $syntax ||= @words == 1 && $words[0] =~ /\s/;
+    return '' unless $syntax;
+    return "$prog: note: each word of the command reaches it as one argument, not as shell syntax; "
+        . "for a pipe, redirection or list, give a shell: bash -o pipefail -c '...' (docs/cluster.md)\n";
 }
 
 sub substitute {
@@ -147,7 +182,6 @@ sub run_pl_main {
         };
         if (!$ok) { print STDERR $@; return 1; }
     }
-    my $command = TfgplJobArgs::command_line(@{ $job->{words} });
     my @indices = ($job->{first} .. $job->{last});
     my %log_of = map { $_ => TfgplJobArgs::substitute($job->{log}, $job->{job_var}, $_) } @indices;
     for my $i (@indices) {
@@ -171,7 +205,8 @@ sub run_pl_main {
     while (@todo || %running) {
         while (@todo && keys(%running) < $max_jobs) {
             my $i = shift @todo;
-            my $cmd = TfgplJobArgs::substitute($command, $job->{job_var}, $i);
+            my $cmd = TfgplJobArgs::command_line(
+                map { TfgplJobArgs::substitute($_, $job->{job_var}, $i) } @{ $job->{words} });
             my $pid = start_job($cmd, $log_of{$i}, $threads);
             $running{$pid} = $i;
         }
@@ -188,6 +223,7 @@ sub run_pl_main {
     }
     my @failed = grep { $code{$_} } @indices;
     return 0 unless @failed;
+    print STDERR TfgplJobArgs::shell_syntax_hint($PROG, @{ $job->{words} });
     printf STDERR "%s: %d / %d failed, log is in %s\n", $PROG, scalar(@failed), scalar(@indices),
         $log_of{ $failed[0] };
     return 1;
