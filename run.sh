@@ -20,7 +20,8 @@ ngpu=0              # GPUs for training (per node) and decoding (0: CPU); more t
 num_nodes=1         # nodes for training (more than 1: cmd.sh's slurm back-end; docs/cluster.md)
 dns5_root=          # DNS5 download (the folder holding datasets_fullband/); empty: embedded corpus
 subsets=read_speech # clean_fullband subsets to use
-models="dl pl"      # model tags; tag X trains conf/train_X.yaml into exp/enh_X
+models="dl pl pl_relative" # model tags; tag X trains conf/train_X.yaml into exp/enh_X
+seeds=0             # training seeds; several ("0 1 2") train each model once per seed: exp/enh_X_seed<s>
 train_config=       # train one config instead of --models (its tag: --tag or the file name)
 tag=                # experiment tag for --train-config
 sim_config=conf/simulation.yaml   # simulation of the sets, and the ranges of on-the-fly mixing
@@ -73,14 +74,27 @@ fi
 check_names models "${models}"
 [ -n "${models// /}" ] || [ "${stop_stage}" -lt 4 ] ||
     die_usage "--models is empty: stages 4-7 need at least one model tag (e.g. --models \"dl pl\")"
-config_of() { # the training config of model tag $1
-    echo "${train_config:-conf/train_$1.yaml}"
+config_of() { # the training config of model tag $1 (or of one of its seeds, $1 = <tag>_seed<s>)
+    echo "${train_config:-conf/train_${1%_seed*}.yaml}"
 }
 for m in ${models}; do
     [ -f "$(config_of "${m}")" ] ||
         die_usage "--models: no config for model '${m}': $(config_of "${m}") (known:" \
             "$(find conf -maxdepth 1 -name 'train_*.yaml' | sed 's|^conf/train_||; s/\.yaml$//' | sort | tr '\n' ' '))"
 done
+read -r -a seed_list <<< "${seeds}"
+[ "${#seed_list[@]}" -ge 1 ] || die_usage "--seeds is empty: give one seed or more (e.g. --seeds \"0 1 2\")"
+for s in "${seed_list[@]}"; do check_int seeds "${s}" 0; done
+# The models of the stages 4-7: one per tag, or one per tag and seed when there are several seeds.
+runs=()
+for m in ${models}; do
+    for s in "${seed_list[@]}"; do
+        if [ "${#seed_list[@]}" -gt 1 ]; then runs+=("${m}_seed${s}"); else runs+=("${m}"); fi
+    done
+done
+seed_of() { # the seed of a run: <tag>_seed<s> -> s; <tag> -> the only seed
+    if [[ "$1" == *_seed* ]]; then echo "${1##*_seed}"; else echo "${seed_list[0]}"; fi
+}
 if [ -z "${dns5_root}" ]; then
     dns5_root=downloads/dns5_embedded
     use_embedded=true
@@ -140,28 +154,28 @@ fi
 
 if stage_enabled 4; then
     requires "${stats_dir}/.done" 3
-    for m in ${models}; do
-        log "Stage 4: training ${m} ($(config_of "${m}")) -> exp/enh_${m}"
-        local/train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num-nodes "${num_nodes}" \
+    for m in "${runs[@]}"; do
+        log "Stage 4: training ${m} ($(config_of "${m}"), seed $(seed_of "${m}")) -> exp/enh_${m}"
+        local/train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num-nodes "${num_nodes}" --seed "$(seed_of "${m}")" \
             --train-args "${train_args}" --sim-config "${sim_config}" "$(config_of "${m}")" \
             "data/${train_set}" "data/${valid_set}" "${stats_dir}" "exp/enh_${m}"
     done
 fi
 
 if stage_enabled 5; then
-    log "Stage 5: enhancing data/{${test_sets// /,}} with ${models} ${peers:+and the peers ${peers}}"
+    log "Stage 5: enhancing data/{${test_sets// /,}} with ${runs[*]} ${peers:+and the peers ${peers}}"
     local/decode.sh --nj "${nj}" --cmd "${decode_cmd}" --ngpu "${ngpu}" --model "${inference_model}" \
-        --decode-config "${decode_config}" --models "${models}" --peers "${peers}" --sets "${test_sets}"
+        --decode-config "${decode_config}" --models "${runs[*]}" --peers "${peers}" --sets "${test_sets}"
 fi
 
 if stage_enabled 6; then
-    log "Stage 6: scoring data/{${test_sets// /,}}: noisy ${models} ${peers}; report -> RESULTS.md, egs/"
-    local/score.sh --nj "${nj}" --cmd "${decode_cmd}" --models "${models}" --peers "${peers}" \
+    log "Stage 6: scoring data/{${test_sets// /,}}: noisy ${runs[*]} ${peers}; report -> RESULTS.md, egs/"
+    local/score.sh --nj "${nj}" --cmd "${decode_cmd}" --models "${runs[*]}" --peers "${peers}" \
         --sets "${test_sets}" --sim-config "${sim_config}"
 fi
 
 if stage_enabled 7; then
-    for m in ${models}; do
+    for m in "${runs[@]}"; do
         requires "exp/enh_${m}/${inference_model}" 4
         log "Stage 7: packing ${m} (${inference_model}) -> exp/enh_${m}/packed/${m}.tar.gz"
         local/pack.sh --model "${inference_model}" "exp/enh_${m}" "exp/enh_${m}/packed/${m}.tar.gz"

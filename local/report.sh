@@ -40,19 +40,30 @@ for m in ${models}; do
 done
 
 figure_set=${figure_set:-${test_sets%% *}}
+label_of() { # dl -> DL, pl_relative -> PL-relative (the seed of <tag>_seed<s> left out)
+    local tag=${1%_seed*} first
+    first=${tag%%_*}
+    if [ "${tag}" = "${first}" ]; then echo "${first^^}"; else echo "${first^^}-${tag#*_}"; fi
+}
+# The figures show one seed of each model: the first one of the run (all models when no seeds).
+figure_models=()
+first=${models%% *}
+for m in ${models}; do
+    if [[ "${m}" != *_seed* ]] || [ "${m##*_seed}" = "${first##*_seed}" ]; then figure_models+=("${m}"); fi
+done
 if [ -f "data/${figure_set}/spk1.scp" ]; then
     figure_utt=${figure_utt:-$(head -n 1 "data/${figure_set}/wav.scp" | cut -d' ' -f1)}
     inputs=(--wav "clean=$(grep -m1 "^${figure_utt} " "data/${figure_set}/spk1.scp" | cut -d' ' -f2-)"
         --wav "noisy=$(grep -m1 "^${figure_utt} " "data/${figure_set}/wav.scp" | cut -d' ' -f2-)")
-    for m in ${models}; do
+    for m in "${figure_models[@]}"; do
         scp=exp/enh_${m}/decode_${figure_set}/spk1.scp
-        inputs+=(--wav "${m^^}=$(grep -m1 "^${figure_utt} " "${scp}" | cut -d' ' -f2-)")
+        inputs+=(--wav "$(label_of "${m}")=$(grep -m1 "^${figure_utt} " "${scp}" | cut -d' ' -f2-)")
     done
     python3 pyscripts/plot_spectrograms.py "${inputs[@]}" --title "${figure_set}: ${figure_utt}" \
         --out-dir egs --name spectrograms
 fi
 curves=()
-for m in ${models}; do curves+=(--exp "${m^^}=exp/enh_${m}"); done
+for m in "${figure_models[@]}"; do curves+=(--exp "$(label_of "${m}")=exp/enh_${m}"); done
 python3 pyscripts/plot_training_curves.py "${curves[@]}" --out egs/training_curves.png
 systems="noisy ${models} $(for p in ${peers}; do printf 'peer_%s ' "${p}"; done)"
 python3 pyscripts/make_results.py --exp exp --sets "${test_sets}" --systems "${systems}" \

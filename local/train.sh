@@ -14,6 +14,7 @@ set -euo pipefail
 cmd=run.pl       # job launcher (cuda_cmd of cmd.sh)
 ngpu=0           # GPUs per node (0: CPU); more than 1: DDP, one process per GPU
 num_nodes=1      # nodes; more than 1 needs a cluster launcher (slurm.pl: srun), see docs/cluster.md
+seed=            # training seed (ESPnet's --seed); empty: the config's
 train_args=      # extra trainer options, appended last so they win (split at whitespace)
 fold_length=80000
 sim_config=conf/simulation.yaml # mixing ranges for a training dir mixed on the fly
@@ -48,6 +49,10 @@ if [ ! -f "${train_dir}/wav.scp" ]; then
     opts+=(--preprocessor dns_mixing --preprocessor_conf "simulation_config=${sim_config}"
         --preprocessor_conf "noise_scp=${train_dir}/noise.scp" --preprocessor_conf "rir_scp=${train_dir}/rir.scp")
     key_parts+=("file:${sim_config}")
+fi
+if [ -n "${seed}" ]; then
+    opts+=(--seed "${seed}")
+    key_parts+=("seed=${seed}")
 fi
 read -r -a extra <<< "${train_args}"
 opts+=("${extra[@]}")
