@@ -7,7 +7,7 @@
     python3 pyscripts/benchmark.py --only dnsmos --json exp/benchmark_dnsmos.json
 
 The sections live in ``tfgridnet_pl/bench/``, a module per group (dnsmos, listing, size, rtf,
-training, fastpath, quality). Adding a section: write ``def run_x(args) -> dict`` (print what a reader needs,
+training, fastpath). Adding a section: write ``def run_x(args) -> dict`` (print what a reader needs,
 return the numbers) and an optional ``def add_x_args(parser)`` for its options (prefix them with the
 section name), then list it in that module's ``SECTIONS`` as ``"x": ("one-line description", run_x,
 add_x_args)``. Sections are independent: each imports what it needs inside its run function.
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tfgridnet_pl.bench import dnsmos, fastpath, listing, quality, rtf, size, training  # numpy only at import
+from tfgridnet_pl.bench import dnsmos, fastpath, listing, rtf, size, training  # numpy only at import
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Section:
 
 SECTIONS: dict[str, Section] = {
     name: Section(*entry)
-    for module in (dnsmos, listing, size, rtf, training, fastpath, quality)
+    for module in (dnsmos, listing, size, rtf, training, fastpath)
     for name, entry in module.SECTIONS.items()
 }
 

@@ -21,7 +21,7 @@ def add_fastpath_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_fastpath(args) -> dict:
-    """PESQ, DNSMOS OVRL and speed of each backend/precision against torch fp32, on real speech mixtures."""
+    """PESQ, SI-SNR, DNSMOS OVRL and speed of each backend/precision against torch fp32, on real mixtures."""
     import soundfile as sf
 
     from tfgridnet_pl.deploy.packed_model import Enhancer, read_pack
@@ -39,7 +39,7 @@ def run_fastpath(args) -> dict:
     dnsmos = DNSMOS(num_threads=1)
     variants = [("torch", "fp32"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
     enhancers = {v: Enhancer(pack, v[0], v[1], threads=1) for v in variants}
-    scores = {v: {"PESQ_WB": [], "OVRL": [], "busy": 0.0} for v in variants}
+    scores = {v: {**{m: [] for m in METRICS}, "busy": 0.0} for v in variants}
     audio_s = 0.0
     for key in keys:
         mix, fs = sf.read(noisy[key], dtype="float32")
@@ -50,34 +50,35 @@ def run_fastpath(args) -> dict:
             est = enhancer(mix[None])[0]
             scores[v]["busy"] += time.perf_counter() - start
             scores[v]["PESQ_WB"].append(metrics.pesq_wb(ref, est, fs))
+            scores[v]["SI_SNR"].append(metrics.si_snr(ref, est))
             scores[v]["OVRL"].append(dnsmos(est)["OVRL"])
+    return report(args.fastpath_pack, len(keys), variants, scores, audio_s)
+
+
+METRICS = ("PESQ_WB", "SI_SNR", "OVRL")
+
+
+def report(pack: str, n_utts: int, variants, scores: dict, audio_s: float) -> dict:
+    """Print the table (each metric and its difference from torch fp32, RTF) and return its numbers."""
     base = scores[("torch", "fp32")]
-    print("| backend | precision | PESQ_WB | delta | DNSMOS OVRL | delta | RTF | speed-up |")
-    print("|---|---|---|---|---|---|---|---|")
-    out = {"pack": args.fastpath_pack, "utterances": len(keys), "variants": {}}
+    print("| backend | precision | " + " | ".join(f"{m} | delta" for m in METRICS) + " | RTF | speed-up |")
+    print("|---|---|" + "---|---|" * len(METRICS) + "---|---|")
+    out = {"pack": pack, "utterances": n_utts, "variants": {}}
     for v in variants:
         s = scores[v]
-        pesq, ovrl = float(np.mean(s["PESQ_WB"])), float(np.mean(s["OVRL"]))
-        d_pesq, d_ovrl = pesq - float(np.mean(base["PESQ_WB"])), ovrl - float(np.mean(base["OVRL"]))
-        rtf = s["busy"] / audio_s
-        out["variants"][f"{v[0]}_{v[1]}"] = {
-            "PESQ_WB": pesq,
-            "OVRL": ovrl,
-            "d_PESQ_WB": d_pesq,
-            "d_OVRL": d_ovrl,
-            "rtf": rtf,
-        }
-        print(
-            f"| {v[0]} | {v[1]} | {pesq:.3f} | {d_pesq:+.3f} | {ovrl:.3f} | {d_ovrl:+.3f} | {rtf:.3f} | "
-            f"{base['busy'] / s['busy']:.2f}x |"
-        )
+        row = {m: float(np.mean(s[m])) for m in METRICS}
+        row.update({f"d_{m}": row[m] - float(np.mean(base[m])) for m in METRICS})
+        row["rtf"] = s["busy"] / audio_s
+        out["variants"][f"{v[0]}_{v[1]}"] = row
+        cells = " | ".join(f"{row[m]:.3f} | {row[f'd_{m}']:+.3f}" for m in METRICS)
+        print(f"| {v[0]} | {v[1]} | {cells} | {row['rtf']:.3f} | {base['busy'] / s['busy']:.2f}x |")
     return out
 
 
 # name: (one-line help, run function, add-arguments function)
 SECTIONS: dict[str, tuple[str, Callable, Callable]] = {
     "fastpath": (
-        "PESQ, DNSMOS OVRL and speed of fp32 vs int8, torch vs onnx",
+        "PESQ, SI-SNR, DNSMOS OVRL and speed of fp32 vs int8, torch vs onnx",
         run_fastpath,
         add_fastpath_args,
     ),
