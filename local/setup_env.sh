@@ -10,7 +10,7 @@
 # TORCH_INDEX_URL (where torch comes from; `none`: pip's configured indexes), TORCH_PIP_OPTS (pip
 # options of the torch step), PYTHON (the interpreter .venv is made from), RECIPE_ENV (an existing
 # environment to use instead of .venv; path.sh then uses it too), RECIPE_VENV (build elsewhere).
-# The logic lives in local/recipe_env.py.
+# The logic lives in local/recipe_env/ (the package python3 -m local.recipe_env runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,10 +27,10 @@ if [ -n "${RECIPE_ENV:-}" ]; then
 else
     python=${PYTHON:-python3}
 fi
-# recipe_env.py says which Python versions the recipe runs on; this only makes sure it can run.
+# local/recipe_env says which Python versions the recipe runs on; this only makes sure it can run.
 "${python}" -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null || {
     echo "setup_env: error: ${python} ($("${python}" -V 2>&1 || true)) is too old: the recipe needs" \
         "Python 3.11 or 3.12 (set PYTHON=/path/to/python3.12)" >&2
     exit 1
 }
-exec "${python}" local/recipe_env.py setup "$@"
+exec "${python}" -m local.recipe_env setup "$@"

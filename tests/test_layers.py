@@ -13,7 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "pyscripts" / "tfgridnet_pl"
 ENTRY_POINTS = {p.stem for p in (ROOT / "pyscripts").glob("*.py")}
-LOCAL_MODULES = {p.stem for p in (ROOT / "local").glob("*.py")} | {"local", "embedded_corpus"}
+# local/'s modules and packages (embedded_corpus, recipe_env), and local itself
+LOCAL_MODULES = (
+    {p.stem for p in (ROOT / "local").glob("*.py")}
+    | {p.parent.name for p in (ROOT / "local").glob("*/__init__.py")}
+    | {"local"}
+)
 
 
 def imported(path: Path) -> set[str]:

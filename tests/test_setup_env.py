@@ -1,4 +1,4 @@
-"""local/setup_env.sh and local/recipe_env.py decide without downloading anything.
+"""local/setup_env.sh and local/recipe_env/ decide without downloading anything.
 
 The torch build follows the machine (a stand-in ``nvidia-smi`` on PATH), Python 3.11 and 3.12 both
 plan, and an existing environment (RECIPE_ENV) is told exactly what it lacks. Existing environments
@@ -23,7 +23,7 @@ from local import recipe_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [
-    "local/recipe_env.py",
+    *(str(f.relative_to(ROOT)) for f in sorted((ROOT / "local" / "recipe_env").glob("*.py"))),
     "local/setup_env.sh",
     "requirements.txt",
     "requirements-nodeps.txt",
@@ -308,6 +308,22 @@ def other_python(version: str) -> str | None:
     pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     found = sorted(glob.glob(f"{pyenv}/versions/{version}*/bin/python{version}"))
     return found[0] if found else shutil.which(f"python{version}")
+
+
+@pytest.mark.skipif(other_python("3.8") is None, reason="no Python 3.8 on this machine")
+def test_python_38_runs_the_setup_and_is_refused(recipe, tmp_path):
+    """The set-up runs before any environment: the oldest Python setup_env.sh lets in imports it."""
+    proc = setup_env(recipe, "--dry-run", "--venv", str(tmp_path / "v"), env={"PYTHON": other_python("3.8")})
+    assert proc.returncode == 1
+    assert "Python 3.8 can't run the recipe: it needs Python 3.11 or 3.12" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_stamps_cover_every_module_of_the_package(recipe):
+    before = recipe_env.files_hash(str(recipe))
+    cli = recipe / "local" / "recipe_env" / "cli.py"
+    cli.write_text(cli.read_text() + "\n")
+    assert recipe_env.files_hash(str(recipe)) != before
 
 
 @pytest.mark.skipif(other_python("3.10") is None, reason="no Python 3.10 on this machine")
