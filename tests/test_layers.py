@@ -78,3 +78,12 @@ def test_each_stage_of_run_sh_calls_one_helper():
         body = block[: block.index("\nfi\n")]
         helpers = set(re.findall(r"local/\w+\.sh", body))
         assert len(helpers) == 1, f"stage {block[:1]} calls {sorted(helpers)}"
+
+
+def test_no_python_file_outside_the_tests_is_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in python_files(ROOT / "pyscripts", ROOT / "local")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long, f"split these (docs/design.md): {long}"
