@@ -222,7 +222,7 @@ def convert(
     audio_dir: Path,
     fs: int,
     out: Path,
-    kind: str = "clean",
+    kind: str,
     progress_every: int = 1000,
 ) -> None:
     """Resample one share of an inventory; write ``<out>`` (good rows) and ``<out>.bad``.
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--audio-dir", type=Path, required=True)
     p.add_argument("--fs", type=int, default=16000)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--kind", choices=KINDS, default="clean", help="sets the shortest usable file")
+    p.add_argument("--kind", choices=KINDS, required=True, help="sets the shortest usable file")
     p = sub.add_parser("merge")
     p.add_argument("--kind", choices=KINDS, required=True)
     p.add_argument("--list-dir", type=Path, required=True)

@@ -78,7 +78,7 @@ def converted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("convert")
     part = make_sources(tmp / "root")
     out = tmp / "noise.out"
-    prepare_main(["convert", "--part", str(part), "--root", str(tmp / "root"),
+    prepare_main(["convert", "--kind", "noise", "--part", str(part), "--root", str(tmp / "root"),
                   "--audio-dir", str(tmp / "audio dir"), "--out", str(out)])  # fmt: skip
     return tmp, out
 
@@ -105,8 +105,9 @@ def test_clipped_source_is_kept_and_counted_also_after_a_resume(converted):
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     assert stats["clipped"] == 1 and stats["converted"] == len(GOOD)
     again = tmp / "again.out"  # as if <out> had not been written
-    prepare_main(["convert", "--part", str(tmp / "root" / "noise.tsv"), "--root", str(tmp / "root"),
-                  "--audio-dir", str(tmp / "audio dir"), "--out", str(again)])  # fmt: skip
+    prepare_main(["convert", "--kind", "noise", "--part", str(tmp / "root" / "noise.tsv"),
+                  "--root", str(tmp / "root"), "--audio-dir", str(tmp / "audio dir"),
+                  "--out", str(again)])  # fmt: skip
     assert json.loads(Path(f"{again}.stats.json").read_text()) == stats
 
 
@@ -133,8 +134,9 @@ def test_full_disk_stops_the_stage_and_names_the_file(tmp_path):
     part = make_sources(tmp_path / "root")
     audio = tmp_path / "audio"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "local" / "prepare_dns5.py"), "convert", "--part", str(part),
-         "--root", str(tmp_path / "root"), "--audio-dir", str(audio), "--out", str(tmp_path / "noise.out")],
+        [sys.executable, str(ROOT / "local" / "prepare_dns5.py"), "convert", "--kind", "noise",
+         "--part", str(part), "--root", str(tmp_path / "root"), "--audio-dir", str(audio),
+         "--out", str(tmp_path / "noise.out")],
         capture_output=True, text=True, preexec_fn=_limit_file_size,
         env=recipe_env(PYTHONPATH=str(ROOT / "pyscripts")),
     )  # fmt: skip

@@ -65,7 +65,7 @@ def test_convert_resamples_mixes_down_and_reports_bad_files(tmp_path):
         )  # fmt: skip
     )
     out = tmp_path / "noise.out"
-    convert(part, root, tmp_path / "audio", 16000, out)
+    convert(part, root, tmp_path / "audio", 16000, out, "noise")
     good = [line.split("\t") for line in out.read_text().splitlines()]
     assert [g[0] for g in good] == ["noise-rate8k", "noise-stereo"]
     for _, _, path, seconds in good:
@@ -85,7 +85,7 @@ def test_convert_resamples_mixes_down_and_reports_bad_files(tmp_path):
 
     # A second pass reads the cache instead of converting again, and counts the same repairs.
     converted = {p: p.stat().st_mtime_ns for p in (tmp_path / "audio").glob("*.wav")}
-    convert(part, root, tmp_path / "audio", 16000, out)
+    convert(part, root, tmp_path / "audio", 16000, out, "noise")
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "audio").glob("*.wav")} == converted
     assert json.loads((tmp_path / "noise.out.stats.json").read_text()) == stats
     # A source replaced by another file of the same name (another tree, a corrected release) is
@@ -93,7 +93,7 @@ def test_convert_resamples_mixes_down_and_reports_bad_files(tmp_path):
     old = sf.read(tmp_path / "audio" / "stereo.wav")[0]
     sf.write(noise_dir / "stereo.wav", np.zeros((48000, 2), np.float32) - 0.2, 48000)
     os.utime(noise_dir / "stereo.wav", ns=(1, 1))  # older than the converted copy
-    convert(part, root, tmp_path / "audio", 16000, out)
+    convert(part, root, tmp_path / "audio", 16000, out, "noise")
     new = sf.read(tmp_path / "audio" / "stereo.wav")[0]
     assert abs(np.median(old) - 0.1) < 0.01 and abs(np.median(new) + 0.2) < 0.01
 
@@ -134,7 +134,7 @@ def test_convert_refuses_files_too_short_to_use(tmp_path):
     part.write_text(
         "".join(f"noise-{n}\tnoise-{n}\tdatasets_fullband/noise_fullband/{n}.wav\n" for n in ("one", "ok"))
     )
-    convert(part, root, tmp_path / "audio", 16000, tmp_path / "noise.out", kind="noise")
+    convert(part, root, tmp_path / "audio", 16000, tmp_path / "noise.out", "noise")
     assert [line.split("\t")[0] for line in (tmp_path / "noise.out").read_text().splitlines()] == ["noise-ok"]
     assert (
         "one.wav" in (tmp_path / "noise.out.bad").read_text()

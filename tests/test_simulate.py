@@ -37,7 +37,7 @@ def lists(tmp_path_factory):
     root = make_fake_dns5(tmp / "dns5", n_speakers=6, utts_per_speaker=2, seconds=2.0)
     scan(root, ["read_speech"], tmp / "scan")
     for kind in ("clean", "noise", "rir"):
-        convert(tmp / "scan" / f"{kind}.tsv", root, tmp / "audio" / kind, 16000, tmp / f"{kind}.out")
+        convert(tmp / "scan" / f"{kind}.tsv", root, tmp / "audio" / kind, 16000, tmp / f"{kind}.out", kind)
         merge(kind, [tmp / f"{kind}.out"], tmp / "lists" / kind, 0.0)
     return tmp / "lists"
 
