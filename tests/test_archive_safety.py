@@ -186,7 +186,9 @@ def test_weights_that_are_not_a_state_dict_are_named(tmp_path):
 
 
 # -- unpack ------------------------------------------------------------------------------------------------
-def test_unpack_extracts_verified_members_and_never_through_a_link(tmp_path):
+def test_unpack_extracts_verified_members_and_never_through_a_link(tmp_path, caplog):
+    import enhance
+
     archive = fake_pack(tmp_path / "good.tar.gz")
     files = pm.unpack(archive, tmp_path / "out")
     assert yaml.safe_load(Path(files["train_config"]).read_text())["separator"] == "tfgridnet_pl"
@@ -198,6 +200,12 @@ def test_unpack_extracts_verified_members_and_never_through_a_link(tmp_path):
     with pytest.raises(pm.PackedModelError, match="not a folder"):
         pm.unpack(archive, tmp_path / "trap")
     assert not any(outside.iterdir())
+    with caplog.at_level(logging.INFO):
+        assert enhance.main(["--unpack", str(archive), str(tmp_path / "cli")]) == 0
+        assert (tmp_path / "cli" / pm.WEIGHTS).is_file()
+        evil = craft(tmp_path / "evil.tar.gz", [(member("../evil", 4), b"evil")])
+        assert enhance.main(["--unpack", str(evil), str(tmp_path / "cli2")]) == 2
+    assert "unsafe member name '../evil'" in caplog.text and not (tmp_path / "evil").exists()
 
 
 # -- config and weights that do not match the model (the tiny trained model) ------------------------------
