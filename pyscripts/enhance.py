@@ -47,6 +47,7 @@ from tfgridnet_pl.deploy.inputs import AUDIO_SUFFIXES, Job, UsageError, plan_job
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 HOUR = 3600.0
 MIN_CHUNK_S = 0.1  # shorter chunks are mostly STFT padding
+MAX_CHUNK_S = 86400.0  # a day; for longer, --chunk-seconds 0 (whole files)
 MIN_HOP_S = 0.05  # chunk - overlap: at most 20 chunk runs per second of audio
 MAX_THREADS = 1024
 
@@ -96,9 +97,10 @@ def check_chunking(args) -> None:
         raise UsageError(f"--max-unchunked-seconds {args.max_unchunked_seconds:g} must be > 0")
     if args.chunk_seconds == 0:
         return
-    if args.chunk_seconds < MIN_CHUNK_S:
+    if not MIN_CHUNK_S <= args.chunk_seconds <= MAX_CHUNK_S:
         raise UsageError(
-            f"--chunk-seconds {args.chunk_seconds:g} must be 0 (whole files) or >= {MIN_CHUNK_S:g}"
+            f"--chunk-seconds {args.chunk_seconds:g} must be 0 (whole files) or "
+            f"{MIN_CHUNK_S:g} to {MAX_CHUNK_S:g}"
         )
     if args.overlap_seconds >= args.chunk_seconds:
         raise UsageError(

@@ -24,7 +24,14 @@ def dummy_model(tmp_path) -> str:
 # -- class 6: every option checked up front ------------------------------------------------------------------
 OPTION_CASES = {
     "negative chunk": (["--chunk-seconds", "-1"], "--chunk-seconds and --overlap-seconds must be >= 0"),
-    "tiny chunk": (["--chunk-seconds", "0.01"], "--chunk-seconds 0.01 must be 0 (whole files) or >= 0.1"),
+    "tiny chunk": (
+        ["--chunk-seconds", "0.01"],
+        "--chunk-seconds 0.01 must be 0 (whole files) or 0.1 to 86400",
+    ),
+    "huge chunk": (
+        ["--chunk-seconds", "1e308"],
+        "--chunk-seconds 1e+308 must be 0 (whole files) or 0.1 to 86400",
+    ),
     "overlap = chunk": (
         ["--chunk-seconds", "1", "--overlap-seconds", "1"],
         "must be below --chunk-seconds 1",
