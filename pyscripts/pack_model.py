@@ -7,8 +7,9 @@
 The archive (format: ``tfgridnet_pl.deploy.packed_model``) holds the experiment's config.yaml, the
 weights of the inference graph, version information (ESPnet, torch, Python, git commit, date, tag, parameters,
 GMAC/s) and, with ``--onnx true`` (default), the exported core in fp32 and int8 for the onnxruntime
-backend. ESPnet's own ``espnet2.main_funcs.pack_funcs.unpack`` also reads it (``meta.yaml`` keeps
-ESPnet's keys), giving ``--train_config``/``--model_file`` for ``pyscripts/enh_inference.py``.
+backend. ``pyscripts/enhance.py --unpack ARCHIVE DIR`` verifies and extracts it safely, giving
+``--train_config``/``--model_file`` for ``pyscripts/enh_inference.py`` (``meta.yaml`` keeps ESPnet's keys,
+but ESPnet's own ``unpack`` follows ``../`` names and links out of its folder: not for others' archives).
 
 Stats: ESPnet's enhancement task has no feature normalisation, so no statistics file is needed
 (TF-GridNet scales its input by the mixture's std itself); exp/enh_stats_16k only holds shape files.

@@ -396,3 +396,35 @@ def test_a_changed_source_redoes_stages_1_and_2_and_nothing_else(recipe, tmp_pat
     assert fs == 16000 and abs(np.mean(np.abs(converted)) - 0.05) < 0.005  # the new recording, not the old
     out = stages_1_2()
     assert "converting" not in out and "Planning" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--stage", "abc"], "--stage 'abc': expected an integer from 0 to 7"),
+        (["--stage", "9"], "--stage '9': expected an integer from 0 to 7"),
+        (["--stop-stage", "-1"], "--stop-stage '-1': expected an integer"),
+        (["--stage", "5", "--stop-stage", "2"], "--stage 5 is after --stop-stage 2"),
+        (["--nj", "0"], "--nj '0': expected an integer of at least 1"),
+        (["--nj", "2x"], "--nj '2x'"),
+        (["--ngpu", "one"], "--ngpu 'one'"),
+        (["--num-nodes", "0"], "--num-nodes '0'"),
+        (["--models", ""], "--models is empty"),
+        (["--models", "dl nope"], "--models: no config for model 'nope': conf/train_nope.yaml (known:"),
+        (["--models", "../x"], "--models: '../x' is not a plain name"),
+        (["--models", "a$(touch${IFS}PWNED)"], "is not a plain name"),
+        (["--peers", "gtcrn foo"], "--peers: unknown 'foo' (known: gtcrn dfn3)"),
+        (["--seeds", "0 x"], "--seeds 'x'"),
+        (["--seeds", ""], "--seeds is empty"),
+        (["--test-sets", "test ../../etc"], "--test-sets: '../../etc' is not a plain name"),
+        (["--inference-model", "../../x.pth"], "--inference-model: '../../x.pth' is not a plain name"),
+        (["--sim-config", "/nowhere.yaml"], "config file /nowhere.yaml not found"),
+        (["--train-config", "/nowhere.yaml"], "--train-config /nowhere.yaml not found"),
+    ],
+)
+def test_options_are_checked_before_any_work(recipe, args, says):
+    proc = run_sh(recipe, *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and says in out, out[-2000:]
+    assert "Successfully finished" not in out and not (recipe / "PWNED").exists()
+    assert not (recipe / "exp" / ".run.lock").exists() and not (recipe / "data").exists()

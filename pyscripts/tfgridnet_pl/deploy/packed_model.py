@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import yaml
 
+from tfgridnet_pl.deploy.archive import Limits, PackedModelError, extract, read_members, regular_file
+
 # The archive's own section of meta.yaml and its format name. They are data, not module paths: they
 # keep the package's first name (tfgpl) so that archives packed before the rename still load.
 SECTION = "tfgpl"
@@ -44,11 +46,7 @@ WEIGHTS = "model/model.pth"
 ONNX = {"fp32": "onnx/core.fp32.onnx", "int8": "onnx/core.int8.onnx"}
 BACKENDS = ("torch", "onnx")
 PRECISIONS = ("fp32", "bf16", "int8")
-MAX_MEMBER_BYTES = 2 << 30
-
-
-class PackedModelError(ValueError):
-    """The archive is not a usable packed model (corrupt, foreign, tampered, or incompatible)."""
+__all__ = ["Enhancer", "Limits", "Pack", "PackedModelError", "read_pack", "unpack", "write_pack"]
 
 
 @dataclass
@@ -60,6 +58,7 @@ class Pack:
     config: dict
     weights: bytes
     onnx: dict[str, bytes] = field(default_factory=dict)
+    members: dict[str, bytes] = field(default_factory=dict, repr=False)  # raw bytes by member name
 
     @property
     def info(self) -> dict:
@@ -67,9 +66,12 @@ class Pack:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         try:
-            return torch.load(io.BytesIO(self.weights), map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(self.weights), map_location="cpu", weights_only=True)
         except Exception as exc:
             raise PackedModelError(f"{self.path}: {WEIGHTS} is not a torch state_dict ({exc})") from exc
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise PackedModelError(f"{self.path}: {WEIGHTS} is not a state_dict (name -> tensor)")
+        return state
 
 
 def sha256(data: bytes) -> str:
@@ -100,66 +102,80 @@ def write_pack(
 
 
 # -- reading -------------------------------------------------------------------------------------------
-def _read_members(path: Path) -> dict[str, bytes]:
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            members = {}
-            for info in tar:
-                name = info.name
-                if not info.isfile():
-                    continue
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise PackedModelError(f"{path}: unsafe member name {name!r}")
-                if info.size > MAX_MEMBER_BYTES:
-                    raise PackedModelError(f"{path}: member {name} is {info.size} bytes, too large")
-                members[name] = tar.extractfile(info).read()
-            return members
-    except PackedModelError:
-        raise
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise PackedModelError(f"{path}: not a readable .tar.gz archive ({exc})") from exc
+def read_pack(path: str | os.PathLike, limits: Limits | None = None) -> Pack:
+    """Load and verify a packed model; raises :class:`PackedModelError` saying what is wrong.
 
-
-def read_pack(path: str | os.PathLike) -> Pack:
-    """Load and verify a packed model; raises :class:`PackedModelError` saying what is wrong."""
+    The archive is not trusted: sizes, member kinds and names are checked on the headers before
+    anything is read (:mod:`tfgridnet_pl.deploy.archive`, ``limits``), every member's sha256 is
+    checked against meta.yaml, and the YAML members must have the expected structure."""
     path = Path(path)
-    if not path.is_file():
-        raise PackedModelError(f"{path}: no such file")
-    members = _read_members(path)
+    members, digests = read_members(path, {META, CONFIG, WEIGHTS, *ONNX.values()}, limits or Limits())
     if META not in members:
         raise PackedModelError(
             f"{path}: no {META}: not a packed model (make one with pyscripts/pack_model.py)"
         )
-    try:
-        meta = yaml.safe_load(members[META])
-    except yaml.YAMLError as exc:
-        raise PackedModelError(f"{path}: {META} is not valid YAML ({exc})") from exc
+    meta = _load_yaml(path, META, members[META])
     info = meta.get(SECTION) if isinstance(meta, dict) else None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise PackedModelError(
             f"{path}: a foreign archive (its {META} has no '{SECTION}' section of format {FORMAT}); "
             "repack the experiment with pyscripts/pack_model.py"
         )
-    if int(info.get("format_version", 0)) > FORMAT_VERSION:
-        raise PackedModelError(
-            f"{path}: format version {info['format_version']} is newer than this code reads "
-            f"({FORMAT_VERSION})"
-        )
-    for name, digest in (info.get("files") or {}).items():
-        if name not in members:
+    _check_info(path, info)
+    for name, digest in info["files"].items():
+        if name not in digests:
             raise PackedModelError(f"{path}: {name} is listed in {META} but missing from the archive")
-        if sha256(members[name]) != digest:
+        if digests[name] != digest:
             raise PackedModelError(
                 f"{path}: {name} does not match its sha256 in {META} (corrupt or modified)"
             )
+    config = _load_yaml(path, CONFIG, members[CONFIG])
+    if not isinstance(config, dict) or not isinstance(config.get("separator"), str):
+        raise PackedModelError(f"{path}: {CONFIG} is not an ESPnet enhancement config (no 'separator' name)")
+    onnx = {p: members[name] for p, name in ONNX.items() if name in info["files"]}
+    return Pack(path, meta, config, members[WEIGHTS], onnx, members)
+
+
+def _load_yaml(path: Path, name: str, data: bytes):
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise PackedModelError(f"{path}: {name} is not valid YAML ({exc})") from exc
+
+
+def _check_info(path: Path, info: dict) -> None:
+    """The types and values of meta.yaml's section that the code relies on."""
+    version = info.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PackedModelError(f"{path}: {META}: format_version {version!r} is not a number")
+    if version > FORMAT_VERSION:
+        raise PackedModelError(
+            f"{path}: format version {version} is newer than this code reads ({FORMAT_VERSION})"
+        )
+    files = info.get("files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise PackedModelError(f"{path}: {META}: 'files' must map member names to sha256 digests")
     for name in (CONFIG, WEIGHTS):
-        if name not in (info.get("files") or {}):
+        if name not in files:
             raise PackedModelError(f"{path}: {name} is missing from the archive")
-    config = yaml.safe_load(members[CONFIG])
-    if not isinstance(config, dict):
-        raise PackedModelError(f"{path}: {CONFIG} is not a mapping")
-    onnx = {p: members[name] for p, name in ONNX.items() if name in members}
-    return Pack(path, meta, config, members[WEIGHTS], onnx)
+    fs = info.get("fs", 16000)
+    if not isinstance(fs, int) or isinstance(fs, bool) or not 1000 <= fs <= 768000:
+        raise PackedModelError(f"{path}: {META}: fs {fs!r} is not a sampling rate (1000 to 768000 Hz)")
+
+
+def unpack(archive: str | os.PathLike, dest: str | os.PathLike, limits: Limits | None = None) -> dict:
+    """Verify ``archive`` (:func:`read_pack`) and extract its members under ``dest``, safely
+    (:func:`tfgridnet_pl.deploy.archive.extract`). The answer has the keys of ESPnet's ``unpack``
+    (``train_config``, ``model_file``), plus ``meta`` and ``onnx_<precision>`` for the graphs.
+
+    Use this, not ESPnet's ``unpack``: that one extracts ``../`` names and symbolic links wherever
+    they point."""
+    pack = read_pack(archive, limits)
+    names = [META, CONFIG, WEIGHTS, *(ONNX[p] for p in sorted(pack.onnx))]
+    written = extract({name: pack.members[name] for name in names}, dest)
+    answer = {"meta": written[META], "train_config": written[CONFIG], "model_file": written[WEIGHTS]}
+    answer.update({f"onnx_{p}": written[ONNX[p]] for p in sorted(pack.onnx)})
+    return {key: str(value) for key, value in answer.items()}
 
 
 # -- building the torch model ---------------------------------------------------------------------------
@@ -222,10 +238,10 @@ class Enhancer:
         threads: int | None = None,
         onnx_file: str | os.PathLike | None = None,
         allow_emulated_bf16: bool = False,
+        limits: Limits | None = None,
     ):
-        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue
-
-        self.pack = pack if isinstance(pack, Pack) else read_pack(pack)
+        self.limits = limits or Limits()
+        self.pack = pack if isinstance(pack, Pack) else read_pack(pack, self.limits)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if precision not in PRECISIONS:
@@ -242,19 +258,54 @@ class Enhancer:
                     "--precision bf16: this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX), so bf16 "
                     "would be emulated (~50x slower than fp32) and oneDNN's LSTM refuses it; use fp32 or int8"
                 )
-            model = build_model(self.pack.config, self.pack.state_dict())
-            separator = model.separator
-            self.glue = SpectralGlue.from_separator(separator)
-            core = GridNetCore(separator).eval()
-            if precision == "int8":
-                core = torch.ao.quantization.quantize_dynamic(
-                    core, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8
-                )
-            self.core = core
+            self._init_torch(precision)
         if self.glue.n_srcs != 1:
             raise PackedModelError(
                 f"{self.pack.path}: the model has {self.glue.n_srcs} outputs; enhance needs 1"
             )
+
+    def _init_torch(self, precision: str) -> None:
+        """The model of the pack's config with its weights; PackedModelError naming what does not match."""
+        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue
+
+        state = self.pack.state_dict()
+        separator_name = self.pack.config.get("separator")
+        try:
+            separator = build_model(self.pack.config, state).separator
+        except Exception as exc:
+            raise PackedModelError(
+                f"{self.pack.path}: its {CONFIG} and {WEIGHTS} do not make a model "
+                f"(separator {separator_name!r}): {_short(exc)}"
+            ) from exc
+        try:
+            self.glue = SpectralGlue.from_separator(separator)
+            core = GridNetCore(separator).eval()
+        except Exception as exc:
+            raise PackedModelError(
+                f"{self.pack.path}: separator {separator_name!r} is not a TF-GridNet model, which enhance "
+                f"runs ({_short(exc)})"
+            ) from exc
+        if precision == "int8":
+            core = torch.ao.quantization.quantize_dynamic(
+                core, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8
+            )
+        self.core = core
+
+    def _onnx_source(self, precision: str, onnx_file) -> tuple[bytes, str]:
+        if onnx_file is not None:
+            size = regular_file(onnx_file, "--onnx-file").st_size
+            if size > self.limits.member_bytes:
+                raise PackedModelError(
+                    f"{onnx_file}: {size / 2**20:.1f} MiB, over the {self.limits.member_bytes / 2**20:g} MiB "
+                    "limit for a model file"
+                )
+            return Path(onnx_file).read_bytes(), str(onnx_file)
+        if precision in self.pack.onnx:
+            return self.pack.onnx[precision], f"{self.pack.path}:{ONNX[precision]}"
+        raise PackedModelError(
+            f"{self.pack.path} has no {precision} ONNX graph; repack with pyscripts/pack_model.py "
+            "--onnx true or pass --onnx-file from pyscripts/export_onnx.py"
+        )
 
     def _init_onnx(self, precision: str, threads: int | None, onnx_file) -> None:
         from tfgridnet_pl.deploy.onnx_core import OrtCore, SpectralGlue
@@ -263,19 +314,11 @@ class Enhancer:
             raise ValueError(
                 "--precision bf16 is torch only (onnxruntime's CPU provider has no bf16 kernels)"
             )
-        if onnx_file is not None:
-            source, where = Path(onnx_file).read_bytes(), str(onnx_file)
-        elif precision in self.pack.onnx:
-            source, where = self.pack.onnx[precision], f"{self.pack.path}:{ONNX[precision]}"
-        else:
-            raise PackedModelError(
-                f"{self.pack.path} has no {precision} ONNX graph; repack with pyscripts/pack_model.py "
-                "--onnx true or pass --onnx-file from pyscripts/export_onnx.py"
-            )
+        source, where = self._onnx_source(precision, onnx_file)
         try:
             core = OrtCore(source, threads=threads)
         except Exception as exc:
-            raise PackedModelError(f"{where}: onnxruntime cannot load it ({exc})") from exc
+            raise PackedModelError(f"{where}: onnxruntime cannot load it ({_short(exc)})") from exc
         meta = core.metadata
         expected = self.pack.info["files"][WEIGHTS]
         if meta.get("weights_sha256") != expected:
@@ -285,7 +328,14 @@ class Enhancer:
             )
         if onnx_file is not None and meta.get("precision", "fp32") != precision:
             raise PackedModelError(f"{where} is a {meta.get('precision', 'fp32')} graph, not {precision}")
-        self.glue = SpectralGlue(int(meta["n_fft"]), int(meta["hop"]), meta["window"], int(meta["n_srcs"]))
+        try:
+            self.glue = SpectralGlue(
+                int(meta["n_fft"]), int(meta["hop"]), meta["window"], int(meta["n_srcs"])
+            )
+        except (KeyError, ValueError) as exc:
+            raise PackedModelError(
+                f"{where}: its metadata has no usable STFT settings ({_short(exc)})"
+            ) from exc
         self.core = core
 
     def __call__(self, wave: np.ndarray, std: np.ndarray | None = None) -> np.ndarray:
@@ -319,6 +369,12 @@ class Enhancer:
             ):
                 return self.core(feats).float()
         return self.core(feats)
+
+
+def _short(exc: BaseException, limit: int = 600) -> str:
+    """An exception as one line of at most ``limit`` characters (state-dict mismatches list every key)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def describe(pack: Pack) -> str:
