@@ -19,14 +19,27 @@ help_message="Usage: $0 [options]"
 . local/lib.sh
 expect_args 0 "$@"
 
-keys=("models=${models}" "peers=${peers}" "test_sets=${test_sets}" "file:${sim_config}" "results=${results}"
+# The spread over seeds: this run's models when it trained several seeds; otherwise the runs of
+# `run.sh --seeds "..."` in exp/ (exp/enh_<tag>_seed<s>) of the same models, trained from the same
+# config (the first line of their training key) and scored on the first set.
+seed_runs=()
+for m in ${models}; do
+    if [[ "${m}" == *_seed* ]]; then seed_runs+=("${m}"); continue; fi
+    config_key=$(file_key "conf/train_${m}.yaml" 2> /dev/null) || continue
+    for dir in exp/enh_"${m}"_seed*; do
+        [ -f "${dir}/.done" ] && [ -f "${dir}/decode_${test_sets%% *}/scoring/.done" ] &&
+            [ "$(head -n 1 "${dir}/.done")" = "${config_key}" ] && seed_runs+=("${dir#exp/enh_}")
+    done
+done
+keys=("models=${models}" "peers=${peers}" "seed_runs=${seed_runs[*]}" "test_sets=${test_sets}" "file:${sim_config}" "results=${results}"
     "figure=${figure_set} ${figure_utt}")
 for dset in ${test_sets}; do
     for dir in noisy $(for m in ${models}; do echo "enh_${m}"; done) $(for p in ${peers}; do echo "peer_${p}"; done); do
         keys+=("file:exp/${dir}/decode_${dset}/scoring/.done")
     done
 done
-for m in ${models}; do keys+=("file:exp/enh_${m}/.done"); done
+for m in ${models} "${seed_runs[@]}"; do keys+=("file:exp/enh_${m}/.done"); done
+for m in "${seed_runs[@]}"; do keys+=("file:exp/enh_${m}/decode_${test_sets%% *}/scoring/.done"); done
 key=$(key_of "${keys[@]}")
 if step_done exp/report "${key}" && [ -f "${results}" ]; then
     log "${results} and egs/ are up to date with the scores of ${models} ${peers}"
@@ -67,6 +80,6 @@ for m in "${figure_models[@]}"; do curves+=(--exp "$(label_of "${m}")=exp/enh_${
 python3 pyscripts/plot_training_curves.py "${curves[@]}" --out egs/training_curves.png
 systems="noisy ${models} $(for p in ${peers}; do printf 'peer_%s ' "${p}"; done)"
 python3 pyscripts/make_results.py --exp exp --sets "${test_sets}" --systems "${systems}" \
-    --sim-config "${sim_config}" --out "${results}"
+    --seed-systems "${seed_runs[*]}" --sim-config "${sim_config}" --out "${results}"
 step_end exp/report
 log "Wrote ${results} and figures in egs/"

@@ -188,7 +188,8 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
     groups = [("Table 1: DNSMOS", TABLE1)] + ([("Table 2: intrusive metrics", TABLE2)] if has_ref else [])
     for title, metrics in groups:
         out += metric_tables(f"{title} ({dset})", metrics, rows, dset, warnings)
-    out += seeds_section(f"Spread over seeds ({dset})", rows, [m for _, ms in groups for m in ms], label)
+    seed_rows = [read_system(exp, system, dset, warnings) for system in args.seed_systems]
+    out += seeds_section(f"Spread over seeds ({dset})", seed_rows, [m for _, ms in groups for m in ms], label)
     if not has_ref:
         out += [f"`{dset}` has no clean references: only DNSMOS is reported.", ""]
     out += [LEGEND, "", *system_notes(exp, rows)]
@@ -326,6 +327,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--exp", default="exp")
     p.add_argument("--sets", default="test", help="space-separated test sets")
     p.add_argument("--systems", default="noisy dl pl", help="space-separated: noisy, model tags, peer_<name>")
+    p.add_argument(
+        "--seed-systems",
+        default=None,
+        help="models trained at several seeds (<tag>_seed<s>) for the spread; default: those of --systems",
+    )
     p.add_argument("--sim-config", default=None, help="simulation config to record")
     p.add_argument(
         "--figures",
@@ -342,6 +348,7 @@ def main(argv=None) -> None:
     )
     args = get_parser().parse_args(argv)
     args.sets, args.systems, args.figures = args.sets.split(), args.systems.split(), args.figures.split()
+    args.seed_systems = args.systems if args.seed_systems is None else args.seed_systems.split()
     if not args.sets or not args.systems:
         sys.exit("make_results.py: --sets and --systems must not be empty")
     write_text_atomic(args.out, render(args))
