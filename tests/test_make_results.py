@@ -72,10 +72,11 @@ def tree(tmp_path):
     return tmp_path
 
 
-def render(tree: Path, sets: str, systems: str = "noisy dl pl") -> str:
+def render(tree: Path, sets: str, systems: str = "noisy dl pl", *extra: str) -> str:
     out = tree / "RESULTS.md"
     make_results.main(
         [
+            *extra,
             "--exp",
             str(tree / "exp"),
             "--sets",
@@ -206,3 +207,9 @@ def test_models_trained_at_several_seeds_get_their_spread_and_a_verdict(tmp_path
     assert row.startswith("|DL|0, 1, 2|") and "2.100 ± 0.100 (2.000–2.200)" in row  # PESQ_WB: base + 0
     assert "- PL − DL, PESQ: +0.050 (inside the spread over seeds: sd 0.100 and 0.100)" in section
     assert "- PL-relative − DL, PESQ: +0.900 (larger than the spread over seeds" in section
+    # A single-seed run's RESULTS.md reports the spread of the seed runs it is given beside its own rows.
+    for tag in ("dl", "pl"):
+        write(exp / f"enh_{tag}/decode_test/scoring/summary.json", summary(2.0, INTRUSIVE + DNSMOS, True))
+    seed_runs = " ".join(f"{t}_seed{s}" for t in ("dl", "pl") for s in range(3))
+    text = render(tmp_path, "test", "noisy dl pl", "--seed-systems", seed_runs)
+    assert "|DL|" in text and "(seed 1)|" not in text and "- PL − DL, PESQ: +0.050 (inside" in text
