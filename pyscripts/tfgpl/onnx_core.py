@@ -5,6 +5,7 @@
     s    = std(y)                                   # per utterance, unbiased (torch.std)
     Y    = STFT(y / s)                              # complex [B, T, F], centred, reflect-padded
     out  = deconv(blocks(conv([Re Y, Im Y])))       # real [B, 2 * n_srcs, T, F]   <- the core
+                                                    # (output: mask: out = Y * (1 + out), complex)
     x_j  = iSTFT(out[2j] + i out[2j+1]) * s         # [B, N] per source j
 
 The whole separator does not export (complex STFT; ``make_pad_mask`` on the lengths is
@@ -273,12 +274,16 @@ class GridNetCore(nn.Module):
         blocks = separator.blocks
         self.blocks = nn.ModuleList(ExportableBlock(b) for b in blocks) if exportable else blocks
         self.deconv = separator.deconv
+        self.output = getattr(separator, "output", "mapping")  # TFGridNetPL's separator_conf.output
+        self.n_srcs = separator.n_srcs
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        from tfgpl.tfgridnet_pl import apply_output
+
         x = self.conv(spec)
         for block in self.blocks:
             x = block(x)
-        return self.deconv(x)
+        return apply_output(self.output, self.deconv(x), spec, self.n_srcs)
 
 
 def export_core(
