@@ -19,10 +19,10 @@ from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
 from test_dnsmos import ALLISON, ASTERISK, debian_package, load_g722
 from test_pack_enhance import enhance, tiny_pack
 from tfgridnet_pl.deploy import packed_model as pm
+from tfgridnet_pl.deploy.glue import SpectralGlue
 from tfgridnet_pl.deploy.onnx_core import (
     ExportableBlock,
     GridNetCore,
-    SpectralGlue,
     blstm,
     export_core,
     onnx_lstm_weights,
@@ -83,8 +83,10 @@ def test_blstm_op_equals_torch_lstm():
         onnx_lstm_weights(torch.nn.LSTM(5, 7, batch_first=True, num_layers=2, bidirectional=True))
 
 
-@pytest.mark.parametrize("window", ["sqrt_hann", "hann"])
-def test_glue_and_core_equal_the_separator(window):
+@pytest.mark.parametrize(
+    "window,output", [("sqrt_hann", "mapping"), ("hann", "mapping"), ("sqrt_hann", "mask")]
+)
+def test_glue_and_core_equal_the_separator(window, output):
     torch.manual_seed(0)
     sep = TFGridNetPL(
         None,
@@ -100,7 +102,10 @@ def test_glue_and_core_equal_the_separator(window):
         attn_n_head=1,
         attn_approx_qk_dim=64,
         intermediate_heads=True,
+        output=output,
     ).eval()
+    if output == "mask":  # zero-initialised: give it a mask that does something
+        torch.nn.init.normal_(sep.deconv.weight, std=0.1)
     glue, core = SpectralGlue.from_separator(sep), GridNetCore(sep)
     for n in (200, 5000, 16001):
         wave = 0.1 * torch.randn(2, n)

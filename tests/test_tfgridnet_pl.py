@@ -118,3 +118,51 @@ def test_heads_need_one_source_and_two_blocks():
         tiny(True, n_srcs=2)
     with pytest.raises(ValueError, match="intermediate_heads.*n_layers >= 2"):
         tiny(True, n_layers=1)
+
+
+def test_output_mapping_is_the_default_and_unknown_outputs_fail():
+    assert tiny(False).output == "mapping"  # test_dl_is_tfgridnetv2: bit-identical to TFGridNetV2
+    with pytest.raises(ValueError, match="separator_conf.output"):
+        tiny(False, output="masking")
+
+
+@pytest.mark.parametrize("heads", [False, True])
+def test_mask_output_starts_as_identity(batch, heads):
+    x, ilens = batch
+    model = tiny(heads, output="mask", n_fft=128, stride=64, window="sqrt_hann")
+    for layer in (model.deconv, *model.heads):  # zero-initialised output layers
+        assert not layer.weight.any() and not layer.bias.any()
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        out, _, others = model(x, ilens)
+        assert (out[0] - x).abs().max() < 1e-5, mode  # Y * (1 + 0) = Y -> the input
+        for k in range(1, len(model.heads) + 1 if mode == "train" else 1):
+            assert (others[f"pl_block{k}"] - x).abs().max() < 1e-5
+    # ESPnet's `init` (run after building) re-zeroes them through espnet_initialization_fn
+    from espnet2.torch_utils.initialize import initialize
+
+    initialize(model, "xavier_uniform")
+    assert not model.deconv.weight.any()
+
+
+def test_mask_output_multiplies_the_input_spectrum(batch):
+    x, ilens = batch
+    model = tiny(True, output="mask")
+    torch.manual_seed(2)
+    for layer in (model.deconv, *model.heads):
+        torch.nn.init.normal_(layer.weight, std=0.1)
+    model.train()
+    out, _, others = model(x, ilens)
+    # every block's estimate is Y * (1 + D_k), built here by hand from the layers
+    spec = model.enc(x[..., None] / x.std(dim=1)[:, None, None], ilens)[0].transpose(1, 2)[:, 0]
+    feats = model.conv(torch.stack((spec.real, spec.imag), dim=1))
+    for k, block in enumerate(model.blocks):
+        feats = block(feats)
+        layer = model.heads[k] if k < len(model.heads) else model.deconv
+        d = layer(feats)
+        est = spec * (1 + torch.complex(d[:, 0], d[:, 1]))
+        want = model.dec(est, ilens)[0] * x.std(dim=1)[:, None]
+        got = others[f"pl_block{k + 1}"] if k < len(model.heads) else out[0]
+        assert torch.allclose(got, want, atol=1e-5), k
+    model.eval()
+    assert torch.allclose(model(x, ilens)[0][0], out[0], atol=1e-6)  # eval: final head, same path

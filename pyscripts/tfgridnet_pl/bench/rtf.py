@@ -22,7 +22,8 @@ class Runners:
     def __init__(self, separator, workdir: str, onnx: bool = True):
         import torch
 
-        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue, export_core, quantize_int8
+        from tfgridnet_pl.deploy.glue import SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import GridNetCore, export_core, quantize_int8
 
         self.separator = separator
         self.glue = SpectralGlue.from_separator(separator)

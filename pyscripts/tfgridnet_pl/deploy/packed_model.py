@@ -266,7 +266,8 @@ class Enhancer:
 
     def _init_torch(self, precision: str) -> None:
         """The model of the pack's config with its weights; PackedModelError naming what does not match."""
-        from tfgridnet_pl.deploy.onnx_core import GridNetCore, SpectralGlue
+        from tfgridnet_pl.deploy.glue import SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import GridNetCore
 
         state = self.pack.state_dict()
         separator_name = self.pack.config.get("separator")
@@ -308,7 +309,8 @@ class Enhancer:
         )
 
     def _init_onnx(self, precision: str, threads: int | None, onnx_file) -> None:
-        from tfgridnet_pl.deploy.onnx_core import OrtCore, SpectralGlue
+        from tfgridnet_pl.deploy.glue import SpectralGlue
+        from tfgridnet_pl.deploy.onnx_core import OrtCore
 
         if precision == "bf16":
             raise ValueError(

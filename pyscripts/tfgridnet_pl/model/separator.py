@@ -13,8 +13,16 @@
   (``pl_mixture``) and its lengths (``pl_lengths``), which the ``progressive`` loss wrapper
   (:mod:`tfgridnet_pl.model.pl_wrapper`) needs to build the intermediate targets.
 
-In eval mode (validation, decoding) and with ``intermediate_heads: false`` the forward pass is
-``TFGridNetV2.forward`` itself: the heads are not run, so a PL checkpoint decodes at DL's cost.
+* ``output: mapping | mask``: ``mapping`` (default) is TFGridNetV2's output, the ``deconv`` output
+  taken as the complex spectrum of the estimate. ``mask`` multiplies the (normalised) input spectrum
+  ``Y`` by the complex mask ``1 + D`` (``D``: the ``deconv`` or head output), so the estimate is
+  ``Y + Y * D``. The output layers start at zero, so an untrained model returns its input, and every
+  step that lowers the loss improves on the noisy input (the small CPU configs use it:
+  docs/progressive-learning.md, "Tuning the CPU configs"). The PL heads go through the same path.
+
+In eval mode (validation, decoding) and with ``intermediate_heads: false``, ``output: mapping``'s
+forward pass is ``TFGridNetV2.forward`` itself: the heads are not run, so a PL checkpoint decodes at
+DL's cost.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ SQRT_HANN = "sqrt_hann"
 BLOCK_KEY = "pl_block{}"
 MIXTURE_KEY = "pl_mixture"
 LENGTHS_KEY = "pl_lengths"
+OUTPUTS = ("mapping", "mask")
 
 
 def sqrt_hann_window(
@@ -53,6 +62,22 @@ def ensure_sqrt_hann_window() -> None:
         setattr(torch, f"{SQRT_HANN}_window", sqrt_hann_window)
 
 
+def apply_output(output: str, out: torch.Tensor, spec: torch.Tensor, n_srcs: int = 1) -> torch.Tensor:
+    """Estimated spectra [B, 2*n_srcs, T, F] (real, imag per source) from an output layer's ``out``.
+
+    ``spec`` [B, 2, T, F] is the normalised input spectrum (real, imag), the input of ``conv``.
+    ``mapping``: ``out`` itself; ``mask``: ``spec * (1 + out)`` as complex numbers, per source.
+    """
+    if output == "mapping":
+        return out
+    n_batch, _, n_frames, n_freqs = out.shape
+    d = out.view(n_batch, n_srcs, 2, n_frames, n_freqs)
+    y_re, y_im = spec[:, None, 0], spec[:, None, 1]  # [B, 1, T, F]
+    re = y_re + y_re * d[:, :, 0] - y_im * d[:, :, 1]
+    im = y_im + y_re * d[:, :, 1] + y_im * d[:, :, 0]
+    return torch.stack((re, im), dim=2).view(n_batch, -1, n_frames, n_freqs)
+
+
 class TFGridNetPL(TFGridNetV2):
     """TFGridNetV2 with optional per-block output heads (progressive learning).
 
@@ -61,12 +86,24 @@ class TFGridNetPL(TFGridNetV2):
         intermediate_heads: add an output head after each of the first ``n_layers - 1`` blocks and
             return their waveform estimates in training mode (PL). False gives plain TFGridNetV2 (DL).
         window: STFT window: ``sqrt_hann`` or any name ``torch.<name>_window`` resolves.
+        output: ``mapping`` (TFGridNetV2: the output layer gives the complex spectrum) or ``mask``
+            (the estimate is ``Y * (1 + D)``, ``Y`` the normalised input spectrum, ``D`` the output
+            layer's complex output; output layers zero-initialised, so the model starts as identity).
         **kwargs: every other TFGridNetV2 argument (``n_srcs``, ``n_fft``, ``stride``, ``n_layers``,
             ``lstm_hidden_units``, ``attn_n_head``, ``attn_approx_qk_dim``, ``emb_dim``, ``emb_ks``,
             ``emb_hs``, ...). With intermediate heads, ``n_srcs`` and ``n_imics`` must be 1.
     """
 
-    def __init__(self, input_dim, intermediate_heads: bool = False, window: str = SQRT_HANN, **kwargs):
+    def __init__(
+        self,
+        input_dim,
+        intermediate_heads: bool = False,
+        window: str = SQRT_HANN,
+        output: str = "mapping",
+        **kwargs,
+    ):
+        if output not in OUTPUTS:
+            raise ValueError(f"separator_conf.output: unknown output {output!r}; use one of {OUTPUTS}")
         if window == SQRT_HANN:
             ensure_sqrt_hann_window()
         super().__init__(input_dim, window=window, **kwargs)
@@ -87,6 +124,22 @@ class TFGridNetPL(TFGridNetV2):
             )
             for _ in range(n_heads)
         )
+        self.output = output
+        if output == "mask":
+            if self.n_imics != 1:
+                raise ValueError("separator_conf.output: mask needs n_imics: 1")
+            self.espnet_initialization_fn()
+
+    def espnet_initialization_fn(self) -> None:
+        """Zero the output layers of ``output: mask`` (start as identity); also after ESPnet's ``init``."""
+        if self.output == "mask":
+            for layer in (self.deconv, *self.heads):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    def output_layer(self, out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+        """Output layer result [B, 2*n_srcs, T, F] -> estimated spectra (see :func:`apply_output`)."""
+        return apply_output(self.output, out, spec, self.n_srcs)
 
     def training_only_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters used in training only (the intermediate heads), not at inference."""
@@ -99,12 +152,13 @@ class TFGridNetPL(TFGridNetV2):
         holds ``pl_block1 .. pl_block{n_layers-1}`` ([B, N] waveforms), ``pl_mixture`` and
         ``pl_lengths``; otherwise it is empty and the heads are not run.
         """
-        if not (self.training and self.intermediate_heads):
+        with_heads = self.training and self.intermediate_heads
+        if not with_heads and self.output == "mapping":
             return super().forward(input, ilens, additional)
-        return self._forward_with_heads(input, ilens)
+        return self._forward_with_heads(input, ilens, with_heads)
 
-    def _forward_with_heads(self, input: torch.Tensor, ilens: torch.Tensor):
-        """TFGridNetV2's forward pass, also decoding the output of every head."""
+    def _forward_with_heads(self, input: torch.Tensor, ilens: torch.Tensor, with_heads: bool = True):
+        """TFGridNetV2's forward pass through :meth:`output_layer`, also decoding every head's output."""
         n_samples = input.shape[1]
         mixture = input
         if input.dim() == 2:
@@ -112,16 +166,20 @@ class TFGridNetPL(TFGridNetV2):
         mix_std = torch.std(input, dim=(1, 2), keepdim=True)  # [B, 1, 1]
         spec = self.enc(input / mix_std, ilens)[0]  # [B, T, M, F]
         spec = spec.transpose(1, 2)  # [B, M, T, F]
-        feats = self.conv(torch.cat((spec.real, spec.imag), dim=1))  # [B, C, T, F]
+        spec_ri = torch.cat((spec.real, spec.imag), dim=1)  # [B, 2, T, F]
+        feats = self.conv(spec_ri)  # [B, C, T, F]
         others = OrderedDict()
         for k, block in enumerate(self.blocks):
             feats = block(feats)
-            if k < len(self.heads):
-                wave = self._to_waveform(self.heads[k](feats), spec, ilens, n_samples, mix_std)
+            if with_heads and k < len(self.heads):
+                out = self.output_layer(self.heads[k](feats), spec_ri)
+                wave = self._to_waveform(out, spec, ilens, n_samples, mix_std)
                 others[BLOCK_KEY.format(k + 1)] = wave[:, 0]
-        wave = self._to_waveform(self.deconv(feats), spec, ilens, n_samples, mix_std)
-        others[MIXTURE_KEY] = mixture
-        others[LENGTHS_KEY] = ilens
+        out = self.output_layer(self.deconv(feats), spec_ri)
+        wave = self._to_waveform(out, spec, ilens, n_samples, mix_std)
+        if with_heads:
+            others[MIXTURE_KEY] = mixture
+            others[LENGTHS_KEY] = ilens
         return [wave[:, src] for src in range(self.num_spk)], ilens, others
 
     def _to_waveform(self, out, spec, ilens, n_samples, mix_std) -> torch.Tensor:
