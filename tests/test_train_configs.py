@@ -81,6 +81,7 @@ def test_config_trains_and_validates_on_whole_dev_utterances(sets, config, tmp_p
     )
     log = proc.stderr
     assert "1epoch results" in log and "[valid]" in log, log[-3000:]
-    valid = log[log.index("[valid]") :].splitlines()[0]
+    results = next(line for line in log.splitlines() if "1epoch results" in line)
+    valid = results[results.index("[valid]") :]
     assert "loss=" in valid and "pesq=" in valid  # the validation loss and the PESQ criterion were reported
     assert (exp / "valid.loss.best.pth").exists() and (exp / "valid.pesq.best.pth").exists()
