@@ -21,7 +21,7 @@ num_nodes=1         # nodes for training (more than 1: cmd.sh's slurm back-end; 
 dns5_root=          # DNS5 download (the folder holding datasets_fullband/); empty: embedded corpus
 subsets=read_speech # clean_fullband subsets to use
 models="dl pl pl_relative" # model tags; tag X trains conf/train_X.yaml into exp/enh_X
-seeds=0             # training seeds; several ("0 1 2") train each model once per seed: exp/enh_X_seed<s>
+seeds=0             # training seeds: seed 0 trains exp/enh_<tag>, seed s > 0 exp/enh_<tag>_seed<s>
 train_config=       # train one config instead of --models (its tag: --tag or the file name)
 tag=                # experiment tag for --train-config
 sim_config=conf/simulation.yaml   # simulation of the sets, and the ranges of on-the-fly mixing
@@ -85,15 +85,17 @@ done
 read -r -a seed_list <<< "${seeds}"
 [ "${#seed_list[@]}" -ge 1 ] || die_usage "--seeds is empty: give one seed or more (e.g. --seeds \"0 1 2\")"
 for s in "${seed_list[@]}"; do check_int seeds "${s}" 0; done
-# The models of the stages 4-7: one per tag, or one per tag and seed when there are several seeds.
+# The models of the stages 4-7: one run per tag and seed, exp/enh_<tag> for seed 0 (the default run)
+# and exp/enh_<tag>_seed<s> for another seed, so --seeds "0 1 2" after a default run trains two more.
 runs=()
 for m in ${models}; do
     for s in "${seed_list[@]}"; do
-        if [ "${#seed_list[@]}" -gt 1 ]; then runs+=("${m}_seed${s}"); else runs+=("${m}"); fi
+        s=$((10#${s}))
+        if [ "${s}" -eq 0 ]; then runs+=("${m}"); else runs+=("${m}_seed${s}"); fi
     done
 done
-seed_of() { # the seed of a run: <tag>_seed<s> -> s; <tag> -> the only seed
-    if [[ "$1" == *_seed* ]]; then echo "${1##*_seed}"; else echo "${seed_list[0]}"; fi
+seed_of() { # the seed of a run: <tag>_seed<s> -> s; <tag> -> 0
+    if [[ "$1" == *_seed* ]]; then echo "${1##*_seed}"; else echo 0; fi
 }
 if [ -z "${dns5_root}" ]; then
     dns5_root=downloads/dns5_embedded

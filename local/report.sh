@@ -19,17 +19,18 @@ help_message="Usage: $0 [options]"
 . local/lib.sh
 expect_args 0 "$@"
 
-# The spread over seeds: this run's models when it trained several seeds; otherwise the runs of
-# `run.sh --seeds "..."` in exp/ (exp/enh_<tag>_seed<s>) of the same models, trained from the same
-# config (the first line of their training key) and scored on the first set.
+# The spread over seeds: for each model tag of --models, its runs at several seeds in exp/ (run.sh
+# --seeds: exp/enh_<tag> is seed 0, exp/enh_<tag>_seed<s> seed s), those trained from the tag's
+# current config (the first line of their training key) and scored on the first set.
 seed_runs=()
-for m in ${models}; do
-    if [[ "${m}" == *_seed* ]]; then seed_runs+=("${m}"); continue; fi
-    config_key=$(file_key "conf/train_${m}.yaml" 2> /dev/null) || continue
-    for dir in exp/enh_"${m}"_seed*; do
+for tag in $(for m in ${models}; do echo "${m%_seed*}"; done | awk '!seen[$0]++'); do
+    config_key=$(file_key "conf/train_${tag}.yaml" 2> /dev/null) || continue
+    found=()
+    for dir in "exp/enh_${tag}" exp/enh_"${tag}"_seed*; do
         [ -f "${dir}/.done" ] && [ -f "${dir}/decode_${test_sets%% *}/scoring/.done" ] &&
-            [ "$(head -n 1 "${dir}/.done")" = "${config_key}" ] && seed_runs+=("${dir#exp/enh_}")
+            [ "$(head -n 1 "${dir}/.done")" = "${config_key}" ] && found+=("${dir#exp/enh_}")
     done
+    [ "${#found[@]}" -lt 2 ] || seed_runs+=("${found[@]}")
 done
 keys=("models=${models}" "peers=${peers}" "seed_runs=${seed_runs[*]}" "test_sets=${test_sets}" "file:${sim_config}" "results=${results}"
     "figure=${figure_set} ${figure_utt}")

@@ -80,7 +80,7 @@ def label(system: str) -> str:
         return "Noisy"
     tag, seed = split_seed(system)
     first, *rest = tag.split("_")
-    return "-".join([first.upper(), *rest]) + ("" if seed is None else f" (seed {seed})")
+    return "-".join([first.upper(), *rest]) + ("" if system == tag else f" (seed {seed})")
 
 
 def training_budget(config: Path) -> str | None:
@@ -330,7 +330,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed-systems",
         default=None,
-        help="models trained at several seeds (<tag>_seed<s>) for the spread; default: those of --systems",
+        help="runs at several seeds (<tag> for seed 0, <tag>_seed<s>) for the spread; default: --systems",
     )
     p.add_argument("--sim-config", default=None, help="simulation config to record")
     p.add_argument(

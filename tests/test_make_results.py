@@ -190,26 +190,29 @@ def test_training_budget_of_each_model_is_counted_from_its_train_log(tree):
 
 
 def test_models_trained_at_several_seeds_get_their_spread_and_a_verdict(tmp_path):
-    """--seeds "0 1 2": one row per seed in Tables 1 and 2, then mean ± sd over seeds per model, and
-    each DL/PL difference said to lie inside or outside that spread."""
+    """--seeds "0 1 2": one row per seed in Tables 1 and 2 (seed 0 is the default run, exp/enh_<tag>),
+    then mean ± sd over seeds per model, and each DL/PL difference said to lie inside or outside it."""
     exp = tmp_path / "exp"
     write(exp / "noisy/decode_test/scoring/summary.json", summary(1.0, INTRUSIVE + DNSMOS, True))
     per_seed = {"dl": (2.0, 2.1, 2.2), "pl": (2.05, 2.15, 2.25), "pl_relative": (3.0, 3.0, 3.0)}
+
+    def run(tag: str, seed: int) -> str:
+        return tag if seed == 0 else f"{tag}_seed{seed}"
+
     for tag, bases in per_seed.items():
         for seed, base in enumerate(bases):
-            d = exp / f"enh_{tag}_seed{seed}"
-            write(d / "decode_test/scoring/summary.json", summary(base, INTRUSIVE + DNSMOS, True))
-    systems = "noisy " + " ".join(f"{t}_seed{s}" for t in per_seed for s in range(3))
+            write(exp / f"enh_{run(tag, seed)}/decode_test/scoring/summary.json",
+                  summary(base, INTRUSIVE + DNSMOS, True))  # fmt: skip
+    systems = "noisy " + " ".join(run(t, s) for t in per_seed for s in range(3))
     text = render(tmp_path, "test", systems)
-    assert "|DL (seed 1)|" in text and "|PL-relative (seed 2)|" in text
+    assert "|DL (seed 1)|" in text and "|PL-relative (seed 2)|" in text and "|DL|" in text
     section = text[text.index("### Spread over seeds (test)") :]
     row = next(line for line in section.splitlines() if line.startswith("|DL|"))
     assert row.startswith("|DL|0, 1, 2|") and "2.100 ± 0.100 (2.000–2.200)" in row  # PESQ_WB: base + 0
     assert "- PL − DL, PESQ: +0.050 (inside the spread over seeds: sd 0.100 and 0.100)" in section
     assert "- PL-relative − DL, PESQ: +0.900 (larger than the spread over seeds" in section
-    # A single-seed run's RESULTS.md reports the spread of the seed runs it is given beside its own rows.
-    for tag in ("dl", "pl"):
-        write(exp / f"enh_{tag}/decode_test/scoring/summary.json", summary(2.0, INTRUSIVE + DNSMOS, True))
-    seed_runs = " ".join(f"{t}_seed{s}" for t in ("dl", "pl") for s in range(3))
+    # The default run's RESULTS.md (seed 0 only in its tables) reports the spread of the seed runs given.
+    seed_runs = " ".join(run(t, s) for t in ("dl", "pl") for s in range(3))
     text = render(tmp_path, "test", "noisy dl pl", "--seed-systems", seed_runs)
     assert "|DL|" in text and "(seed 1)|" not in text and "- PL − DL, PESQ: +0.050 (inside" in text
+    assert "PL-relative" not in text  # not asked for

@@ -1,6 +1,7 @@
 """Models trained at several seeds (``run.sh --seeds "0 1 2"``): the mean and spread over seeds.
 
-A model tag ``<tag>`` trained at seed ``s`` of several is the system ``<tag>_seed<s>``. Each seed's
+A model tag ``<tag>`` trained at seed ``s`` > 0 is the system ``<tag>_seed<s>``; at seed 0 (the default
+run) it is ``<tag>`` itself. Each seed's
 score of a metric is the mean over the test set's utterances (``summary.json``); over the seeds this
 module reports their mean, their standard deviation (n - 1) and their range, and for each pair of
 models whether the difference of their means lies inside that spread: it does when it is no larger
@@ -17,19 +18,17 @@ from itertools import combinations
 SEED = re.compile(r"^(?P<tag>.+)_seed(?P<seed>\d+)$")
 
 
-def split_seed(system: str) -> tuple[str, int | None]:
-    """``dl_seed2`` -> ("dl", 2); ``dl`` -> ("dl", None)."""
+def split_seed(system: str) -> tuple[str, int]:
+    """``dl_seed2`` -> ("dl", 2); ``dl`` -> ("dl", 0)."""
     match = SEED.match(system)
-    return (match["tag"], int(match["seed"])) if match else (system, None)
+    return (match["tag"], int(match["seed"])) if match else (system, 0)
 
 
 def seed_groups(systems: list[str]) -> dict[str, list[str]]:
     """Model tag -> its systems, for the tags with two or more seeds, in the given order."""
     groups: dict[str, list[str]] = {}
     for system in systems:
-        tag, seed = split_seed(system)
-        if seed is not None:
-            groups.setdefault(tag, []).append(system)
+        groups.setdefault(split_seed(system)[0], []).append(system)
     return {tag: members for tag, members in groups.items() if len(members) > 1}
 
 
