@@ -52,12 +52,11 @@ def copy_recipe(dst: Path) -> Path:
     return dst
 
 
-def shrink_configs(
-    recipe: Path, tags=("dl", "pl"), training: dict | None = None, sets: dict | None = None
-) -> None:
-    """Make ``conf/train_<tag>.yaml`` tiny real files (not symlinks) and the simulated sets small."""
-    for tag in tags:
-        path = recipe / "conf" / f"train_{tag}.yaml"
+def shrink_configs(recipe: Path, tags=None, training: dict | None = None, sets: dict | None = None) -> None:
+    """Make ``conf/train_<tag>.yaml`` tiny real files (not symlinks), by default every one of them (a
+    default ``./run.sh`` trains several models), and the simulated sets small."""
+    paths = sorted((recipe / "conf").glob("train_*.yaml"))
+    for path in paths if tags is None else [recipe / "conf" / f"train_{tag}.yaml" for tag in tags]:
         cfg = yaml.safe_load(path.resolve().read_text())
         cfg["separator_conf"].update(TINY_SEPARATOR)
         if "snrs" in cfg["criterions"][0].get("wrapper_conf", {}):

@@ -30,7 +30,7 @@ def recipe(tmp_path_factory):
 
 def test_enhanced_wavs_have_the_input_lengths(recipe):
     noisy = read_list(recipe / "data" / "test" / "wav.scp")
-    for tag in ("dl", "pl"):
+    for tag in ("dl", "pl", "pl_relative"):  # the default models
         enhanced = read_list(recipe / "exp" / f"enh_{tag}" / "decode_test" / "spk1.scp")
         assert list(enhanced) == list(noisy)
         for key, path in enhanced.items():
@@ -40,7 +40,7 @@ def test_enhanced_wavs_have_the_input_lengths(recipe):
 
 def test_results_has_finite_scores_for_noisy_dl_and_pl(recipe):
     text = (recipe / "RESULTS.md").read_text()
-    for row in ("Noisy", "DL", "PL"):
+    for row in ("Noisy", "DL", "PL", "PL-relative"):
         lines = [line for line in text.splitlines() if re.match(rf"\|\s*{row}\s*\|", line)]
         assert lines, f"no {row} row in RESULTS.md"
         numbers = [float(x) for line in lines for x in re.findall(r"-?\d+\.\d+", line)]
