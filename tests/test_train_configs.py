@@ -21,7 +21,7 @@ SIM = yaml.safe_load((ROOT / "conf" / "simulation.yaml").read_text())
 DEV_SECONDS = SIM["sets"]["dev"]["segment_s"]
 # Few short steps, whatever the model size: only the training-time options change, never the
 # validation ones (the iterator the config chose runs on whole dev utterances of the default length).
-FEW_STEPS = ["--max_epoch", "1", "--num_iters_per_epoch", "2", "--batch_size", "1", "--chunk_length", "16000",
+FEW_STEPS = ["--max_epoch", "1", "--num_iters_per_epoch", "1", "--batch_size", "1", "--chunk_length", "16000",
              "--num_workers", "0"]  # fmt: skip
 
 
