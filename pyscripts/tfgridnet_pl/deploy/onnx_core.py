@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tfgridnet_pl.deploy.glue import SpectralGlue
+from tfgridnet_pl.model.output import apply_output
 
 OPSET = 18
 INPUT_NAME = "spec"
@@ -213,8 +214,6 @@ class GridNetCore(nn.Module):
         self.n_srcs = separator.n_srcs
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        from tfgridnet_pl.model.separator import apply_output
-
         x = self.conv(spec)
         for block in self.blocks:
             x = block(x)

@@ -35,11 +35,12 @@ from espnet2.enh.layers.complex_utils import new_complex_like
 from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
 from torch import nn
 
+from tfgridnet_pl.model.output import OUTPUTS, apply_output
+
 SQRT_HANN = "sqrt_hann"
 BLOCK_KEY = "pl_block{}"
 MIXTURE_KEY = "pl_mixture"
 LENGTHS_KEY = "pl_lengths"
-OUTPUTS = ("mapping", "mask")
 
 
 def sqrt_hann_window(
@@ -60,22 +61,6 @@ def ensure_sqrt_hann_window() -> None:
     """Make ``torch.sqrt_hann_window`` resolvable, as ESPnet's ``Stft`` needs for ``window: sqrt_hann``."""
     if not hasattr(torch, f"{SQRT_HANN}_window"):
         setattr(torch, f"{SQRT_HANN}_window", sqrt_hann_window)
-
-
-def apply_output(output: str, out: torch.Tensor, spec: torch.Tensor, n_srcs: int = 1) -> torch.Tensor:
-    """Estimated spectra [B, 2*n_srcs, T, F] (real, imag per source) from an output layer's ``out``.
-
-    ``spec`` [B, 2, T, F] is the normalised input spectrum (real, imag), the input of ``conv``.
-    ``mapping``: ``out`` itself; ``mask``: ``spec * (1 + out)`` as complex numbers, per source.
-    """
-    if output == "mapping":
-        return out
-    n_batch, _, n_frames, n_freqs = out.shape
-    d = out.view(n_batch, n_srcs, 2, n_frames, n_freqs)
-    y_re, y_im = spec[:, None, 0], spec[:, None, 1]  # [B, 1, T, F]
-    re = y_re + y_re * d[:, :, 0] - y_im * d[:, :, 1]
-    im = y_im + y_re * d[:, :, 1] + y_im * d[:, :, 0]
-    return torch.stack((re, im), dim=2).view(n_batch, -1, n_frames, n_freqs)
 
 
 class TFGridNetPL(TFGridNetV2):
@@ -137,10 +122,6 @@ class TFGridNetPL(TFGridNetV2):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
-    def output_layer(self, out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
-        """Output layer result [B, 2*n_srcs, T, F] -> estimated spectra (see :func:`apply_output`)."""
-        return apply_output(self.output, out, spec, self.n_srcs)
-
     def training_only_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters used in training only (the intermediate heads), not at inference."""
         return self.heads.parameters()
@@ -158,7 +139,7 @@ class TFGridNetPL(TFGridNetV2):
         return self._forward_with_heads(input, ilens, with_heads)
 
     def _forward_with_heads(self, input: torch.Tensor, ilens: torch.Tensor, with_heads: bool = True):
-        """TFGridNetV2's forward pass through :meth:`output_layer`, also decoding every head's output."""
+        """TFGridNetV2's forward pass through :func:`apply_output`, also decoding every head's output."""
         n_samples = input.shape[1]
         mixture = input
         if input.dim() == 2:
@@ -172,10 +153,10 @@ class TFGridNetPL(TFGridNetV2):
         for k, block in enumerate(self.blocks):
             feats = block(feats)
             if with_heads and k < len(self.heads):
-                out = self.output_layer(self.heads[k](feats), spec_ri)
+                out = apply_output(self.output, self.heads[k](feats), spec_ri, self.n_srcs)
                 wave = self._to_waveform(out, spec, ilens, n_samples, mix_std)
                 others[BLOCK_KEY.format(k + 1)] = wave[:, 0]
-        out = self.output_layer(self.deconv(feats), spec_ri)
+        out = apply_output(self.output, self.deconv(feats), spec_ri, self.n_srcs)
         wave = self._to_waveform(out, spec, ilens, n_samples, mix_std)
         if with_heads:
             others[MIXTURE_KEY] = mixture
