@@ -32,6 +32,7 @@ test_sets="test"    # sets to decode and score
 peers="gtcrn dfn3"  # shipped peer systems enhanced and scored beside ours (empty: none); local/run_peers.sh
 corpus_opts=        # extra options for local/make_embedded_corpus.sh (e.g. sizes for a tiny run)
 train_args=         # extra options for the trainer, e.g. "--max_epoch 1"
+train_jobs=         # runs trained at the same time; empty: 1 with --ngpu > 0, else all runs up to 3
 
 help_message="Usage: $0 [options]
 TF-GridNet DL vs PL speech enhancement on DNS5 (ESPnet recipe). Stages:
@@ -58,6 +59,7 @@ check_int stop_stage "${stop_stage}" 0 "${last_stage}"
 check_int nj "${nj}" 1
 check_int ngpu "${ngpu}" 0
 check_int num_nodes "${num_nodes}" 1
+[ -z "${train_jobs}" ] || check_int train_jobs "${train_jobs}" 1
 check_names subsets "${subsets}"
 check_names test_sets "${test_sets}"
 check_names peers "${peers}" gtcrn dfn3
@@ -156,12 +158,23 @@ fi
 
 if stage_enabled 4; then
     requires "${stats_dir}/.done" 3
-    for m in "${runs[@]}"; do
-        log "Stage 4: training ${m} ($(config_of "${m}"), seed $(seed_of "${m}")) -> exp/enh_${m}"
-        local/train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num-nodes "${num_nodes}" --seed "$(seed_of "${m}")" \
-            --train-args "${train_args}" --sim-config "${sim_config}" "$(config_of "${m}")" \
-            "data/${train_set}" "data/${valid_set}" "${stats_dir}" "exp/enh_${m}"
-    done
+    # On CPU, small models train faster side by side with fewer threads each than one after another
+    # with all cores (their small LSTM steps use 2 threads poorly; docs/progressive-learning.md).
+    # OMP_NUM_THREADS set by the user wins.
+    if [ -z "${train_jobs}" ]; then
+        train_jobs=1
+        [ "${ngpu}" -gt 0 ] || train_jobs=$(( ${#runs[@]} < 3 ? ${#runs[@]} : 3 ))
+    fi
+    threads=$(( $(nproc 2> /dev/null || echo 1) / train_jobs ))
+    threads=${OMP_NUM_THREADS:-$(( threads > 1 ? threads : 1 ))}
+    train_one() { # train_one RUN: train one run (a model tag, or <tag>_seed<s>)
+        log "Stage 4: training $1 ($(config_of "$1"), seed $(seed_of "$1")) -> exp/enh_$1"
+        OMP_NUM_THREADS=${threads} local/train.sh --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num-nodes "${num_nodes}" \
+            --seed "$(seed_of "$1")" --train-args "${train_args}" --sim-config "${sim_config}" "$(config_of "$1")" \
+            "data/${train_set}" "data/${valid_set}" "${stats_dir}" "exp/enh_$1"
+    }
+    log "Stage 4: training ${#runs[@]} run(s), ${train_jobs} at a time (--train-jobs), ${threads} thread(s) each"
+    run_batches "${train_jobs}" train_one "${runs[@]}"
 fi
 
 if stage_enabled 5; then

@@ -57,6 +57,24 @@ split_list() { # split_list LIST NJ PATTERN: LIST into NJ parts, PATTERN with JO
     utils/split_scp.pl "${list}" "${parts[@]}"
 }
 
+run_batches() { # run_batches N FUNC ARG...: FUNC ARG for every ARG, N at a time (each batch waited
+    # for before the next starts); every ARG is tried, then an error names those whose FUNC failed
+    local n=$1 fn=$2 i
+    shift 2
+    local -a failed=()
+    while [ $# -gt 0 ]; do
+        local -a pids=() names=()
+        for ((i = 0; i < n && $# > 0; i++)); do
+            "${fn}" "$1" &
+            pids+=("$!")
+            names+=("$1")
+            shift
+        done
+        for i in "${!pids[@]}"; do wait "${pids[i]}" || failed+=("${names[i]}"); done
+    done
+    [ "${#failed[@]}" -eq 0 ] || die "${fn} failed for: ${failed[*]}"
+}
+
 file_key() { # file_key PATH: "PATH sha1" of a file's content, or an error naming a missing file
     [ -f "$1" ] || die "$1 is missing (needed to decide whether a step is up to date)"
     printf '%s %s\n' "$1" "$(sha1sum < "$1" | cut -c1-40)"

@@ -409,6 +409,7 @@ def test_a_changed_source_redoes_stages_1_and_2_and_nothing_else(recipe, tmp_pat
         (["--nj", "2x"], "--nj '2x'"),
         (["--ngpu", "one"], "--ngpu 'one'"),
         (["--num-nodes", "0"], "--num-nodes '0'"),
+        (["--train-jobs", "0"], "--train-jobs '0': expected an integer of at least 1"),
         (["--models", ""], "--models is empty"),
         (["--models", "dl nope"], "--models: no config for model 'nope': conf/train_nope.yaml (known:"),
         (["--models", "../x"], "--models: '../x' is not a plain name"),

@@ -74,3 +74,18 @@ def test_option_checks_exit_2_naming_the_option(tmp_path):
     proc = sh("check_names peers 'gtcrn x' gtcrn dfn3", tmp_path)
     assert proc.returncode == 2 and "--peers: unknown 'x' (known: gtcrn dfn3)" in proc.stderr
     assert sh("check_int stage 7 0 7 && check_names models 'dl pl_relative'", tmp_path).returncode == 0
+
+
+def test_run_batches_runs_n_at_a_time_tries_every_item_and_names_the_failures(tmp_path):
+    # Each job notes how many jobs were running when it started; "b" and "d" fail.
+    script = """
+        job() { echo "$1" >> running; sleep 0.3; wc -l < running >> seen; sed -i "/^$1\\$/d" running
+                echo "$1" >> tried; [ "$1" != b ] && [ "$1" != d ]; }
+        : > running; run_batches 2 job a b c d e
+    """
+    proc = sh(script, tmp_path)
+    assert proc.returncode == 1 and "job failed for: b d" in proc.stderr
+    assert sorted((tmp_path / "tried").read_text().split()) == ["a", "b", "c", "d", "e"]
+    assert max(int(n) for n in (tmp_path / "seen").read_text().split()) == 2  # never 3 at once
+    ok = sh('job() { echo "$1" >> tried; }; run_batches 3 job x y; echo done', tmp_path)
+    assert ok.returncode == 0 and ok.stdout.strip() == "done"

@@ -61,12 +61,21 @@ def test_stage_7_packs_each_model_for_the_enhance_cli(recipe):
         assert not any(k.startswith("separator.heads.") for k in pack.state_dict())  # inference graph only
 
 
+def test_the_default_models_train_side_by_side_on_cpu(recipe):
+    spans = []  # (start, end) of each training: its command file (written at launch), its .done marker
+    for tag in ("dl", "pl", "pl_relative"):
+        exp = recipe / "exp" / f"enh_{tag}"
+        spans.append(((exp / "run.sh").stat().st_mtime, (exp / ".done").stat().st_mtime))
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # all three ran at once
+
+
 def test_rerun_skips_finished_stages(recipe):
     model = recipe / "exp" / "enh_dl" / "valid.loss.best.pth"
     wav = next(iter(read_list(recipe / "exp" / "enh_pl" / "decode_test" / "spk1.scp").values()))
     before = (model.stat().st_mtime_ns, Path(wav).stat().st_mtime_ns)
     log = run(recipe)
     assert "is trained with this config, these options and data" in log
+    assert re.search(r"Stage 4: training 3 run\(s\), 3 at a time \(--train-jobs\), \d+ thread", log)
     assert re.search(r"decode_test is up to date", log) and "RESULTS.md and egs/ are up to date" in log
     assert (model.stat().st_mtime_ns, Path(wav).stat().st_mtime_ns) == before
 
