@@ -32,7 +32,7 @@ test_sets="test"    # sets to decode and score
 peers="gtcrn dfn3"  # shipped peer systems enhanced and scored beside ours (empty: none); local/run_peers.sh
 corpus_opts=        # extra options for local/make_embedded_corpus.sh (e.g. sizes for a tiny run)
 train_args=         # extra options for the trainer, e.g. "--max_epoch 1"
-train_jobs=         # runs trained at the same time; empty: 1 with --ngpu > 0, else all runs up to 3
+train_jobs=         # runs trained at the same time; empty: 1 with --ngpu > 0, else up to 3 (~4 GB each)
 
 help_message="Usage: $0 [options]
 TF-GridNet DL vs PL speech enhancement on DNS5 (ESPnet recipe). Stages:
@@ -161,9 +161,15 @@ if stage_enabled 4; then
     # On CPU, small models train faster side by side with fewer threads each than one after another
     # with all cores (their small LSTM steps use 2 threads poorly; docs/progressive-learning.md).
     # OMP_NUM_THREADS set by the user wins.
+    # A small-config training holds ~4 GB (the trainer and its loader worker), hence the memory cap.
     if [ -z "${train_jobs}" ]; then
         train_jobs=1
-        [ "${ngpu}" -gt 0 ] || train_jobs=$(( ${#runs[@]} < 3 ? ${#runs[@]} : 3 ))
+        if [ "${ngpu}" -eq 0 ]; then
+            train_jobs=$(( ${#runs[@]} < 3 ? ${#runs[@]} : 3 ))
+            mem_jobs=$(awk '/^MemAvailable:/ { print int($2 / (4 * 1024 * 1024)) }' /proc/meminfo 2> /dev/null) || true
+            [ "${mem_jobs:-1}" -ge 1 ] || mem_jobs=1
+            [ "${mem_jobs:-1}" -ge "${train_jobs}" ] || train_jobs=${mem_jobs:-1}
+        fi
     fi
     threads=$(( $(nproc 2> /dev/null || echo 1) / train_jobs ))
     threads=${OMP_NUM_THREADS:-$(( threads > 1 ? threads : 1 ))}
