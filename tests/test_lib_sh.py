@@ -77,15 +77,22 @@ def test_option_checks_exit_2_naming_the_option(tmp_path):
 
 
 def test_run_batches_runs_n_at_a_time_tries_every_item_and_names_the_failures(tmp_path):
-    # Each job notes how many jobs were running when it started; "b" and "d" fail.
+    # "a" waits (up to 10 s) for "b" to start: only jobs that run at once can both end well. "c" and
+    # "e" start only after the batch before theirs has ended. "b" and "d" fail.
     script = """
-        job() { echo "$1" >> running; sleep 0.3; wc -l < running >> seen; sed -i "/^$1\\$/d" running
-                echo "$1" >> tried; [ "$1" != b ] && [ "$1" != d ]; }
-        : > running; run_batches 2 job a b c d e
+        job() { touch "started.$1"
+                case $1 in
+                    a) for i in $(seq 100); do [ -e started.b ] && break; sleep 0.1; done
+                       [ -e started.b ] || echo "a ran without b" >> notes ;;
+                    c) { [ -e ended.a ] && [ -e ended.b ]; } || echo "c before a, b ended" >> notes ;;
+                    e) { [ -e ended.c ] && [ -e ended.d ]; } || echo "e before c, d ended" >> notes ;;
+                esac
+                touch "ended.$1"; [ "$1" != b ] && [ "$1" != d ]; }
+        run_batches 2 job a b c d e
     """
     proc = sh(script, tmp_path)
-    assert proc.returncode == 1 and "job failed for: b d" in proc.stderr
-    assert sorted((tmp_path / "tried").read_text().split()) == ["a", "b", "c", "d", "e"]
-    assert max(int(n) for n in (tmp_path / "seen").read_text().split()) == 2  # never 3 at once
+    assert proc.returncode == 1 and "job failed for: b d" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("ended.*")) == [f"ended.{x}" for x in "abcde"]  # all tried
+    assert not (tmp_path / "notes").exists(), (tmp_path / "notes").read_text()
     ok = sh('job() { echo "$1" >> tried; }; run_batches 3 job x y; echo done', tmp_path)
     assert ok.returncode == 0 and ok.stdout.strip() == "done"
