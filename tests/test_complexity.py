@@ -95,7 +95,7 @@ def test_cli_writes_json(tmp_path):
     result = json.loads(out.read_text())
     for key in ("params", "params_inference", "gmacs_per_s_train", "gmacs_per_s_inference", "config"):
         assert key in result
-    assert result["params"] <= 500_000 and 0.5 < result["gmacs_per_s_inference"] < 5
+    assert 1.2e6 < result["params"] < 1.4e6 and 0.5 < result["gmacs_per_s_inference"] < 5  # small PL
     assert summary_line(result) in proc.stdout
 
 
