@@ -27,6 +27,8 @@ tag=                # experiment tag for --train-config
 sim_config=conf/simulation.yaml   # simulation of the sets, and the ranges of on-the-fly mixing
 dynamic_mixing=true # true: train on fresh mixtures every epoch (data/train_dm); false: data/train
 decode_config=conf/decode.yaml    # enh_inference options
+decode_model_config=conf/decode_model.yaml # overrides of the models' configs at decoding and packing
+                                  # (mix_back: the input mixed back in); empty: none
 inference_model=valid.loss.best.pth # checkpoint to decode, inside exp/enh_<tag>/
 test_sets="test"    # sets to decode and score
 peers="gtcrn dfn3"  # shipped peer systems enhanced and scored beside ours (empty: none); local/run_peers.sh
@@ -64,8 +66,8 @@ check_names subsets "${subsets}"
 check_names test_sets "${test_sets}"
 check_names peers "${peers}" gtcrn dfn3
 check_names inference_model "${inference_model}"
-for f in "${sim_config}" "${decode_config}"; do
-    [ -f "${f}" ] || die_usage "config file ${f} not found (--sim-config / --decode-config)"
+for f in "${sim_config}" "${decode_config}" ${decode_model_config:+"${decode_model_config}"}; do
+    [ -f "${f}" ] || die_usage "config file ${f} not found (--sim-config / --decode-config / --decode-model-config)"
 done
 if [ -n "${train_config}" ]; then
     [ -f "${train_config}" ] || die_usage "--train-config ${train_config} not found"
@@ -186,7 +188,8 @@ fi
 if stage_enabled 5; then
     log "Stage 5: enhancing data/{${test_sets// /,}} with ${runs[*]} ${peers:+and the peers ${peers}}"
     local/decode.sh --nj "${nj}" --cmd "${decode_cmd}" --ngpu "${ngpu}" --model "${inference_model}" \
-        --decode-config "${decode_config}" --models "${runs[*]}" --peers "${peers}" --sets "${test_sets}"
+        --decode-config "${decode_config}" --decode-model-config "${decode_model_config}" \
+        --models "${runs[*]}" --peers "${peers}" --sets "${test_sets}"
 fi
 
 if stage_enabled 6; then
@@ -199,7 +202,8 @@ if stage_enabled 7; then
     for m in "${runs[@]}"; do
         requires "exp/enh_${m}/${inference_model}" 4
         log "Stage 7: packing ${m} (${inference_model}) -> exp/enh_${m}/packed/${m}.tar.gz"
-        local/pack.sh --model "${inference_model}" "exp/enh_${m}" "exp/enh_${m}/packed/${m}.tar.gz"
+        local/pack.sh --model "${inference_model}" --decode-model-config "${decode_model_config}" \
+            "exp/enh_${m}" "exp/enh_${m}/packed/${m}.tar.gz"
     done
 fi
 

@@ -6,7 +6,9 @@
 #   local/decode.sh [options] --models "dl pl" --peers "gtcrn dfn3" --sets "test"
 #
 # Writes exp/enh_<model>/decode_<set>/ and exp/peer_<peer>/decode_<set>/, each with spk1.scp (the
-# enhanced wavs, the keys of data/<set>/wav.scp). Each is a step keyed (local/lib.sh) on the
+# enhanced wavs, the keys of data/<set>/wav.scp). --decode-model-config overrides parts of each
+# model's config at decoding (conf/decode_model.yaml: separator_conf.mix_back); a copy of it is kept
+# as decode_<set>/decode_model.yaml for the report. Each is a step keyed (local/lib.sh) on the
 # checkpoint, the configs and the data set; a model's decoding cut short redoes only the jobs
 # without their marker.
 set -euo pipefail
@@ -19,6 +21,7 @@ cmd=run.pl                    # job launcher (decode_cmd of cmd.sh)
 ngpu=0                        # GPUs per job
 model=valid.loss.best.pth     # checkpoint inside exp/enh_<tag>
 decode_config=conf/decode.yaml # enh_inference options
+decode_model_config=conf/decode_model.yaml # overrides of the models' configs (--inference_config); empty: none
 fs=16000
 peers_venv=.venv-peers        # the peers' environment
 peers_threads=1               # onnxruntime threads (GTCRN)
@@ -28,12 +31,14 @@ Enhance data/<set> for each of --sets with every model of --models and every pee
 . utils/parse_options.sh
 . local/lib.sh
 expect_args 0 "$@"
+[ -z "${decode_model_config}" ] || [ -f "${decode_model_config}" ] ||
+    die "--decode-model-config ${decode_model_config}: no such file"
 
 decode_model() { # decode_model <exp-dir> <data-dir> <decode-dir>
     local exp_dir=$1 data_dir=$2 decode_dir=$3 key _nj logdir
     local model_file=${exp_dir}/${model}
-    key=$(key_of "file:${model_file}" "file:${exp_dir}/config.yaml" "file:${decode_config}" "fs=${fs}" \
-        "$(data_key "${data_dir}")")
+    key=$(key_of "file:${model_file}" "file:${exp_dir}/config.yaml" "file:${decode_config}" \
+        ${decode_model_config:+"file:${decode_model_config}"} "fs=${fs}" "$(data_key "${data_dir}")")
     if step_done "${decode_dir}" "${key}"; then
         log "${decode_dir} is up to date with ${model_file} and ${data_dir}"
         return 0
@@ -49,11 +54,14 @@ decode_model() { # decode_model <exp-dir> <data-dir> <decode-dir>
         local/decode_job.sh "${logdir}/output.JOB" "${logdir}/keys.JOB.scp" \
         python3 pyscripts/enh_inference.py --ngpu "${ngpu}" --fs "${fs}" --config "${decode_config}" \
         --train_config "${exp_dir}/config.yaml" --model_file "${model_file}" \
+        ${decode_model_config:+--inference_config "${decode_model_config}"} \
         --data_path_and_name_and_type "${data_dir}/wav.scp,speech_mix,sound" \
         --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB"
     for j in $(seq "${_nj}"); do cat "${logdir}/output.${j}/spk1.scp"; done | sort > "${logdir}/spk1.scp"
     cmp -s <(cut -d' ' -f1 "${logdir}/spk1.scp") <(cut -d' ' -f1 "${data_dir}/wav.scp") ||
         die "the enhanced list ${logdir}/spk1.scp and ${data_dir}/wav.scp have different keys"
+    rm -f "${decode_dir}/decode_model.yaml"
+    [ -z "${decode_model_config}" ] || cp "${decode_model_config}" "${decode_dir}/decode_model.yaml"
     mv "${logdir}/spk1.scp" "${decode_dir}/spk1.scp"
     step_end "${decode_dir}"
     log "Enhanced $(wc -l < "${decode_dir}/spk1.scp") utterances: ${decode_dir}/spk1.scp"

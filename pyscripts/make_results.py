@@ -192,7 +192,7 @@ def set_section(args, dset: str, warnings: list[str]) -> list[str]:
     out += seeds_section(f"Spread over seeds ({dset})", seed_rows, [m for _, ms in groups for m in ms], label)
     if not has_ref:
         out += [f"`{dset}` has no clean references: only DNSMOS is reported.", ""]
-    out += [LEGEND, "", *system_notes(exp, rows)]
+    out += [LEGEND, "", *system_notes(exp, rows), *decoding_notes(exp, rows, dset, warnings)]
     out += ["", *details(exp, args.sim_config, dset, rows), ""]
     return out
 
@@ -275,6 +275,37 @@ def system_notes(exp: Path, rows) -> list[str]:
                 f"{complexity['params'] / 1e6:.2f} M params, {complexity['gmacs_per_s_train']:.2f} GMAC/s."
             ]
     return out
+
+
+def flat_items(tree, prefix: str = "") -> list[str]:
+    """``key.sub: value`` lines of a parsed YAML mapping."""
+    if not isinstance(tree, dict):
+        return [f"{prefix}: {tree}"]
+    return [line for k, v in tree.items() for line in flat_items(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
+def decoding_notes(exp: Path, rows, dset: str, warnings: list[str]) -> list[str]:
+    """The overrides of the models' configs each model was decoded with (decode_<set>/decode_model.yaml)."""
+    by_overrides: dict[str, list[str]] = {}
+    for system, _summary, _complexity in rows:
+        if system == "noisy" or is_peer(system):
+            continue
+        path = system_dir(exp, system) / f"decode_{dset}" / "decode_model.yaml"
+        text = "none"
+        if path.is_file():
+            try:
+                text = ", ".join(f"`{item}`" for item in flat_items(yaml.safe_load(path.read_text()) or {}))
+            except yaml.YAMLError as exc:
+                warnings.append(f"`{path}` is not YAML ({exc})")
+                text = f"in `{path}` (not readable)"
+        by_overrides.setdefault(text or "none", []).append(label(system))
+    return [
+        f"- {', '.join(systems)} decoded with the model-config overrides {text} "
+        "(`run.sh --decode-model-config`; `mix_back`: the fraction of the noisy input mixed back in)."
+        if text != "none"
+        else f"- {', '.join(systems)} decoded without model-config overrides."
+        for text, systems in by_overrides.items()
+    ]
 
 
 def details(exp: Path, sim_config: str | None, dset: str, rows) -> list[str]:

@@ -2,7 +2,7 @@
 """Pack a trained experiment into one self-contained archive for pyscripts/enhance.py and export_onnx.py.
 
     python3 pyscripts/pack_model.py --exp exp/enh_dl --model valid.loss.best.pth \\
-        --out exp/enh_dl/packed/dl.tar.gz
+        --inference-config conf/decode_model.yaml --out exp/enh_dl/packed/dl.tar.gz
 
 The archive (format: ``tfgridnet_pl.deploy.packed_model``) holds the experiment's config.yaml, the
 weights of the inference graph, version information (ESPnet, torch, Python, git commit, date, tag, parameters,
@@ -14,6 +14,9 @@ but ESPnet's own ``unpack`` follows ``../`` names and links out of its folder: n
 Stats: ESPnet's enhancement task has no feature normalisation, so no statistics file is needed
 (TF-GridNet scales its input by the mixture's std itself); exp/enh_stats_16k only holds shape files.
 PL: the intermediate heads are dropped (inference graph only); see tfgridnet_pl/deploy/packed_model.py.
+``--inference-config``: the overrides of the model's config that decoding applies (ESPnet's
+``enh_inference --inference_config``, e.g. ``separator_conf.mix_back``), merged into the packed
+config the same way, so the packed model (torch and ONNX) enhances as stage 5 decoded.
 The archive is written to a temporary name and renamed.
 """
 
@@ -54,7 +57,35 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default=None, help="model name (default: --exp's name without 'enh_')")
     p.add_argument("--fs", type=int, default=16000, help="sampling rate the model works at")
     p.add_argument("--onnx", type=str2bool, default=True, help="also export the ONNX core (fp32 and int8)")
+    p.add_argument(
+        "--inference-config",
+        default=None,
+        help="YAML of model-config overrides applied at decoding (ESPnet's --inference_config)",
+    )
     return p
+
+
+OVERRIDABLE = ("encoder", "encoder_conf", "separator", "separator_conf", "decoder", "decoder_conf")
+
+
+def apply_inference_config(config: dict, path: Path | None) -> dict:
+    """``config`` updated with the overrides in ``path``, as ESPnet's enh_inference does; keys checked."""
+    if path is None:
+        return config
+    from espnet2.bin.enh_inference import recursive_dict_update
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (--inference-config)")
+    overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys, got {type(overrides).__name__}")
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(
+            f"{path}: keys {unknown} cannot be overridden at inference; only {list(OVERRIDABLE)}"
+        )
+    recursive_dict_update(config, overrides)
+    return config
 
 
 def git_commit(root: Path) -> str:
@@ -121,12 +152,21 @@ def export_graphs(separator: torch.nn.Module, weights_sha: str, tag: str) -> dic
     return graphs
 
 
-def pack(exp: Path, model_name: str, out: Path, tag: str | None, fs: int, with_onnx: bool) -> dict:
+def pack(
+    exp: Path,
+    model_name: str,
+    out: Path,
+    tag: str | None,
+    fs: int,
+    with_onnx: bool,
+    inference_config: Path | None = None,
+) -> dict:
     """Write the archive; return its meta.yaml contents."""
     from tfgridnet_pl.model.complexity import model_complexity
 
     root = Path.cwd().resolve()
     config, state, model_path = load_experiment(exp, model_name)
+    config = apply_inference_config(config, inference_config)
     model = pm.build_model(config, state)
     params_total = sum(p.numel() for p in model.parameters())
     config, inference_state, n_dropped = pm.strip_training_only(model, config)
@@ -154,6 +194,7 @@ def pack(exp: Path, model_name: str, out: Path, tag: str | None, fs: int, with_o
             "host": platform.node(),
             "source_exp": str(relative_paths(str(exp.resolve()), root)),
             "source_model": str(relative_paths(str(model_path), root)),
+            "inference_config": relative_paths(str(inference_config), root) if inference_config else None,
             "fs": fs,
             "separator": config["separator"],
             "params": int(params_total),
@@ -178,7 +219,8 @@ def main(argv=None) -> int:
         logging.error(f"--out {out}: the archive name must end in .tar.gz")
         return 2
     try:
-        meta = pack(Path(args.exp), args.model, out, args.tag, args.fs, args.onnx)
+        inference_config = Path(args.inference_config) if args.inference_config else None
+        meta = pack(Path(args.exp), args.model, out, args.tag, args.fs, args.onnx, inference_config)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         logging.error(str(exc))
         return 1

@@ -189,6 +189,20 @@ def test_training_budget_of_each_model_is_counted_from_its_train_log(tree):
     assert "PL training budget" not in text  # no train.log: no line, no guess
 
 
+def test_decoding_overrides_of_each_model_are_reported(tree):
+    write(tree / "exp/enh_dl/decode_test/decode_model.yaml", "separator_conf:\n  mix_back: 0.2\n")
+    text = render(tree, "test")
+    assert "- DL decoded with the model-config overrides `separator_conf.mix_back: 0.2`" in text
+    assert "- PL decoded without model-config overrides." in text
+    write(tree / "exp/enh_pl/decode_test/decode_model.yaml", "separator_conf:\n  mix_back: 0.2\n")
+    text = render(tree, "test")
+    assert "- DL, PL decoded with the model-config overrides `separator_conf.mix_back: 0.2`" in text
+    write(tree / "exp/enh_pl/decode_test/decode_model.yaml", "separator_conf: [unclosed\n")
+    text = render(tree, "test")
+    assert "decode_model.yaml` is not YAML" in text and "- PL decoded without" not in text
+    assert "- PL decoded with the model-config overrides in `" in text
+
+
 def test_models_trained_at_several_seeds_get_their_spread_and_a_verdict(tmp_path):
     """--seeds "0 1 2": one row per seed in Tables 1 and 2 (seed 0 is the default run, exp/enh_<tag>),
     then mean ± sd over seeds per model, and each DL/PL difference said to lie inside or outside it."""

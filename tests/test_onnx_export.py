@@ -84,9 +84,11 @@ def test_blstm_op_equals_torch_lstm():
 
 
 @pytest.mark.parametrize(
-    "window,output", [("sqrt_hann", "mapping"), ("hann", "mapping"), ("sqrt_hann", "mask")]
+    "window,output,mix_back",
+    [("sqrt_hann", "mapping", 0.0), ("hann", "mapping", 0.0), ("sqrt_hann", "mask", 0.0)]
+    + [("sqrt_hann", "mapping", 0.2), ("sqrt_hann", "mask", 0.2)],
 )
-def test_glue_and_core_equal_the_separator(window, output):
+def test_glue_and_core_equal_the_separator(window, output, mix_back):
     torch.manual_seed(0)
     sep = TFGridNetPL(
         None,
@@ -103,6 +105,7 @@ def test_glue_and_core_equal_the_separator(window, output):
         attn_approx_qk_dim=64,
         intermediate_heads=True,
         output=output,
+        mix_back=mix_back,
     ).eval()
     if output == "mask":  # zero-initialised: give it a mask that does something
         torch.nn.init.normal_(sep.deconv.weight, std=0.1)

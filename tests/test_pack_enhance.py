@@ -219,6 +219,46 @@ def test_packed_model_matches_espnet_forward(exp, packed):
 
 
 @pytest.mark.slow  # the tiny trained model: ESPnet training + pack, ~1 min once per session
+def test_decode_overrides_reach_espnet_decoding_and_the_pack(exp, packed, tmp_path, caplog):
+    """conf/decode_model.yaml's kind of override: ESPnet's enh_inference and the pack apply it alike."""
+    from espnet2.bin.enh_inference import SeparateSpeech
+
+    import pack_model
+    import tfgridnet_pl.register  # noqa: F401
+    from tfgridnet_pl.deploy import packed_model as pm
+
+    overrides = tmp_path / "decode_model.yaml"
+    overrides.write_text("separator_conf:\n  mix_back: 0.25\n")
+    out = tmp_path / "mixed.tar.gz"
+    args = ["--exp", str(exp), "--out", str(out), "--inference-config", str(overrides)]
+    assert pack_model.main(args) == 0
+    pack = pm.read_pack(out)
+    assert pack.config["separator_conf"]["mix_back"] == 0.25
+    assert pack.info["inference_config"] == str(overrides)
+    rng = np.random.default_rng(3)
+    wave = (harmonic_tone(20000, rng) + 0.03 * rng.standard_normal(20000)).astype(np.float32)[None]
+    plain = pm.Enhancer(packed)(wave)
+    want = 0.75 * plain + 0.25 * wave
+    assert np.max(np.abs(want - plain)) > 1e-3  # the override changes the output
+    for backend in ("torch", "onnx"):
+        assert np.max(np.abs(pm.Enhancer(pack, backend=backend)(wave) - want)) < 1e-4, backend
+    espnet_decoder = SeparateSpeech(
+        train_config=exp / "config.yaml", model_file=exp / "valid.loss.best.pth", inference_config=overrides
+    )
+    assert np.max(np.abs(espnet_decoder(wave, fs=FS)[0] - want)) < 1e-4
+    # keys ESPnet would not override, and a missing file, are refused naming the file
+    overrides.write_text("optim_conf:\n  lr: 1.0\n")
+    bad = ["--exp", str(exp), "--out", str(tmp_path / "bad.tar.gz"), "--inference-config"]
+    with caplog.at_level(logging.INFO):
+        assert pack_model.main([*bad, str(overrides)]) == 1
+        assert pack_model.main([*bad, str(tmp_path / "none.yaml")]) == 1
+    assert f"{overrides}: keys ['optim_conf'] cannot be overridden" in caplog.text
+    assert "none.yaml: no such file" in caplog.text
+    # nothing half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decode_model.yaml", "mixed.tar.gz"]
+
+
+@pytest.mark.slow  # the tiny trained model: ESPnet training + pack, ~1 min once per session
 def test_foreign_corrupt_and_tampered_archives_are_rejected(packed, tmp_path):
     from tfgridnet_pl.deploy import packed_model as pm
 

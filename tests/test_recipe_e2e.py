@@ -84,3 +84,40 @@ def test_stage_5_to_6_runs_only_those_stages(recipe):
     log = run(recipe, "--stage", "5", "--stop-stage", "6")
     stages = sorted(set(re.findall(r"Stage (\d):", log)))  # not 7 (packing) either
     assert stages == ["5", "6"]
+
+
+def test_decoding_and_packing_apply_the_model_overrides(recipe):
+    """conf/decode_model.yaml (the input mixed back in) reaches ESPnet's decoding, the report and the pack."""
+    import yaml
+
+    from tfgridnet_pl.deploy.packed_model import read_pack
+
+    conf = recipe / "conf" / "decode_model.yaml"
+    mix_back = yaml.safe_load(conf.read_text())["separator_conf"]["mix_back"]
+    decode = recipe / "exp" / "enh_dl" / "decode_test"
+    assert "--inference_config conf/decode_model.yaml" in (decode / "logdir" / "inference.1.log").read_text()
+    assert (decode / "decode_model.yaml").read_text() == conf.read_text()
+    assert f"mix_back: {mix_back}" in (recipe / "RESULTS.md").read_text()
+    pack = read_pack(recipe / "exp" / "enh_dl" / "packed" / "dl.tar.gz")
+    assert pack.config["separator_conf"]["mix_back"] == mix_back
+    # without overrides, decoding is redone (a new key) and leaves no stale copy of them
+    wav = next(iter(read_list(decode / "spk1.scp").values()))
+    mixed, _ = sf.read(wav)
+    log = run(
+        recipe,
+        "--stage",
+        "5",
+        "--stop-stage",
+        "5",
+        "--models",
+        "dl",
+        "--peers",
+        "",
+        "--decode-model-config",
+        "",
+    )
+    assert "Decoding" in log
+    assert "--inference_config" not in (decode / "logdir" / "inference.1.log").read_text()
+    assert not (decode / "decode_model.yaml").exists()
+    plain, _ = sf.read(next(iter(read_list(decode / "spk1.scp").values())))
+    assert abs(mixed - plain).max() > 1e-4

@@ -145,6 +145,36 @@ def test_mask_output_starts_as_identity(batch, heads):
     assert not model.deconv.weight.any()
 
 
+@pytest.mark.parametrize("output", ["mapping", "mask"])
+@pytest.mark.parametrize("heads", [False, True])
+def test_mix_back_mixes_the_input_into_every_estimate(batch, output, heads):
+    x, ilens = batch
+    model = tiny(heads, output=output, n_fft=128, stride=64, window="sqrt_hann")
+    torch.manual_seed(3)
+    for layer in (model.deconv, *model.heads):  # an output that differs from the input
+        torch.nn.init.normal_(layer.weight, std=0.1)
+    model.train()
+    plain, _, plain_others = model(x, ilens)
+    model.mix_back = 0.3
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        out, _, others = model(x, ilens)
+        # (1 - b) * estimate + b * input, the waveforms mixed (the sqrt-Hann STFT reconstructs x)
+        assert torch.allclose(out[0], 0.7 * plain[0] + 0.3 * x, atol=1e-5), mode
+        assert not torch.allclose(out[0], plain[0], atol=1e-3)
+        for k in range(1, len(model.heads) + 1 if mode == "train" else 1):
+            want = 0.7 * plain_others[f"pl_block{k}"] + 0.3 * x
+            assert torch.allclose(others[f"pl_block{k}"], want, atol=1e-5)
+    model.mix_back = 1.0
+    assert torch.allclose(model(x, ilens)[0][0], x, atol=1e-5)  # all input: the input itself
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "half", None])
+def test_mix_back_out_of_range_fails_naming_the_option(bad):
+    with pytest.raises(ValueError, match="separator_conf.mix_back"):
+        tiny(False, mix_back=bad)
+
+
 def test_mask_output_multiplies_the_input_spectrum(batch):
     x, ilens = batch
     model = tiny(True, output="mask")

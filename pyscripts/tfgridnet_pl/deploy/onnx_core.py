@@ -6,6 +6,7 @@
     Y    = STFT(y / s)                              # complex [B, T, F], centred, reflect-padded
     out  = deconv(blocks(conv([Re Y, Im Y])))       # real [B, 2 * n_srcs, T, F]   <- the core
                                                     # (output: mask: out = Y * (1 + out), complex)
+                                                    # (mix_back b: out = (1 - b) * out + b * Y)
     x_j  = iSTFT(out[2j] + i out[2j+1]) * s         # [B, N] per source j
 
 The whole separator does not export (complex STFT; ``make_pad_mask`` on the lengths is
@@ -211,13 +212,14 @@ class GridNetCore(nn.Module):
         self.blocks = nn.ModuleList(ExportableBlock(b) for b in blocks) if exportable else blocks
         self.deconv = separator.deconv
         self.output = getattr(separator, "output", "mapping")  # TFGridNetPL's separator_conf.output
+        self.mix_back = getattr(separator, "mix_back", 0.0)  # and its separator_conf.mix_back
         self.n_srcs = separator.n_srcs
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         x = self.conv(spec)
         for block in self.blocks:
             x = block(x)
-        return apply_output(self.output, self.deconv(x), spec, self.n_srcs)
+        return apply_output(self.output, self.deconv(x), spec, self.n_srcs, self.mix_back)
 
 
 def export_core(

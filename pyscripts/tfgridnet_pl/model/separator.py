@@ -20,6 +20,11 @@
   step that lowers the loss improves on the noisy input (the small CPU configs use it:
   docs/progressive-learning.md, "Tuning the CPU configs"). The PL heads go through the same path.
 
+* ``mix_back: beta`` (default 0): mixes ``beta`` of the input back into every estimate,
+  ``(1 - beta) * estimate + beta * input``. Meant for decoding, through ESPnet's ``--inference_config``
+  (conf/decode_model.yaml): briefly trained models lose quality on near-clean inputs, and a little of
+  the input restores it (docs/progressive-learning.md, "Mixing the input back").
+
 In eval mode (validation, decoding) and with ``intermediate_heads: false``, ``output: mapping``'s
 forward pass is ``TFGridNetV2.forward`` itself: the heads are not run, so a PL checkpoint decodes at
 DL's cost.
@@ -35,7 +40,7 @@ from espnet2.enh.layers.complex_utils import new_complex_like
 from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
 from torch import nn
 
-from tfgridnet_pl.model.output import OUTPUTS, apply_output
+from tfgridnet_pl.model.output import OUTPUTS, apply_output, check_mix_back
 
 SQRT_HANN = "sqrt_hann"
 BLOCK_KEY = "pl_block{}"
@@ -74,6 +79,7 @@ class TFGridNetPL(TFGridNetV2):
         output: ``mapping`` (TFGridNetV2: the output layer gives the complex spectrum) or ``mask``
             (the estimate is ``Y * (1 + D)``, ``Y`` the normalised input spectrum, ``D`` the output
             layer's complex output; output layers zero-initialised, so the model starts as identity).
+        mix_back: fraction ``beta`` in [0, 1] of the input mixed back into each estimate (0: none).
         **kwargs: every other TFGridNetV2 argument (``n_srcs``, ``n_fft``, ``stride``, ``n_layers``,
             ``lstm_hidden_units``, ``attn_n_head``, ``attn_approx_qk_dim``, ``emb_dim``, ``emb_ks``,
             ``emb_hs``, ...). With intermediate heads, ``n_srcs`` and ``n_imics`` must be 1.
@@ -85,10 +91,12 @@ class TFGridNetPL(TFGridNetV2):
         intermediate_heads: bool = False,
         window: str = SQRT_HANN,
         output: str = "mapping",
+        mix_back: float = 0.0,
         **kwargs,
     ):
         if output not in OUTPUTS:
             raise ValueError(f"separator_conf.output: unknown output {output!r}; use one of {OUTPUTS}")
+        mix_back = check_mix_back(mix_back)
         if window == SQRT_HANN:
             ensure_sqrt_hann_window()
         super().__init__(input_dim, window=window, **kwargs)
@@ -110,6 +118,7 @@ class TFGridNetPL(TFGridNetV2):
             for _ in range(n_heads)
         )
         self.output = output
+        self.mix_back = mix_back
         if output == "mask":
             if self.n_imics != 1:
                 raise ValueError("separator_conf.output: mask needs n_imics: 1")
@@ -134,7 +143,7 @@ class TFGridNetPL(TFGridNetV2):
         ``pl_lengths``; otherwise it is empty and the heads are not run.
         """
         with_heads = self.training and self.intermediate_heads
-        if not with_heads and self.output == "mapping":
+        if not with_heads and self.output == "mapping" and not self.mix_back:
             return super().forward(input, ilens, additional)
         return self._forward_with_heads(input, ilens, with_heads)
 
@@ -153,10 +162,10 @@ class TFGridNetPL(TFGridNetV2):
         for k, block in enumerate(self.blocks):
             feats = block(feats)
             if with_heads and k < len(self.heads):
-                out = apply_output(self.output, self.heads[k](feats), spec_ri, self.n_srcs)
+                out = apply_output(self.output, self.heads[k](feats), spec_ri, self.n_srcs, self.mix_back)
                 wave = self._to_waveform(out, spec, ilens, n_samples, mix_std)
                 others[BLOCK_KEY.format(k + 1)] = wave[:, 0]
-        out = apply_output(self.output, self.deconv(feats), spec_ri, self.n_srcs)
+        out = apply_output(self.output, self.deconv(feats), spec_ri, self.n_srcs, self.mix_back)
         wave = self._to_waveform(out, spec, ilens, n_samples, mix_std)
         if with_heads:
             others[MIXTURE_KEY] = mixture
