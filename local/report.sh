@@ -19,19 +19,8 @@ help_message="Usage: $0 [options]"
 . local/lib.sh
 expect_args 0 "$@"
 
-# The spread over seeds: for each model tag of --models, its runs at several seeds in exp/ (run.sh
-# --seeds: exp/enh_<tag> is seed 0, exp/enh_<tag>_seed<s> seed s), those trained from the tag's
-# current config (the first line of their training key) and scored on the first set.
-seed_runs=()
-for tag in $(for m in ${models}; do echo "${m%_seed*}"; done | awk '!seen[$0]++'); do
-    config_key=$(file_key "conf/train_${tag}.yaml" 2> /dev/null) || continue
-    found=()
-    for dir in "exp/enh_${tag}" exp/enh_"${tag}"_seed*; do
-        [ -f "${dir}/.done" ] && [ -f "${dir}/decode_${test_sets%% *}/scoring/.done" ] &&
-            [ "$(head -n 1 "${dir}/.done")" = "${config_key}" ] && found+=("${dir#exp/enh_}")
-    done
-    [ "${#found[@]}" -lt 2 ] || seed_runs+=("${found[@]}")
-done
+# The runs at several seeds that the spread over seeds combines (local/seed_runs.sh).
+read -r -a seed_runs <<< "$(local/seed_runs.sh --set "${test_sets%% *}" "${models}")"
 keys=("models=${models}" "peers=${peers}" "seed_runs=${seed_runs[*]}" "test_sets=${test_sets}" "file:${sim_config}" "results=${results}"
     "figure=${figure_set} ${figure_utt}")
 for dset in ${test_sets}; do
