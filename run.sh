@@ -169,8 +169,9 @@ if stage_enabled 4; then
         if [ "${ngpu}" -eq 0 ]; then
             train_jobs=$(( ${#runs[@]} < 3 ? ${#runs[@]} : 3 ))
             mem_jobs=$(awk '/^MemAvailable:/ { print int($2 / (4 * 1024 * 1024)) }' /proc/meminfo 2> /dev/null) || true
-            [ "${mem_jobs:-1}" -ge 1 ] || mem_jobs=1
-            [ "${mem_jobs:-1}" -ge "${train_jobs}" ] || train_jobs=${mem_jobs:-1}
+            mem_jobs=${mem_jobs:-1}
+            [ "${mem_jobs}" -ge 1 ] || mem_jobs=1
+            [ "${mem_jobs}" -ge "${train_jobs}" ] || train_jobs=${mem_jobs}
         fi
     fi
     threads=$(( $(nproc 2> /dev/null || echo 1) / train_jobs ))
