@@ -421,6 +421,7 @@ def test_a_changed_source_redoes_stages_1_and_2_and_nothing_else(recipe, tmp_pat
         (["--inference-model", "../../x.pth"], "--inference-model: '../../x.pth' is not a plain name"),
         (["--sim-config", "/nowhere.yaml"], "config file /nowhere.yaml not found"),
         (["--train-config", "/nowhere.yaml"], "--train-config /nowhere.yaml not found"),
+        (["--decode-model-config", "/nowhere.yaml"], "config file /nowhere.yaml not found"),
     ],
 )
 def test_options_are_checked_before_any_work(recipe, args, says):

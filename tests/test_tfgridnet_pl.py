@@ -169,7 +169,7 @@ def test_mix_back_mixes_the_input_into_every_estimate(batch, output, heads):
     assert torch.allclose(model(x, ilens)[0][0], x, atol=1e-5)  # all input: the input itself
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "half", None])
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "half", None, True])
 def test_mix_back_out_of_range_fails_naming_the_option(bad):
     with pytest.raises(ValueError, match="separator_conf.mix_back"):
         tiny(False, mix_back=bad)

@@ -14,7 +14,7 @@ OUTPUTS = ("mapping", "mask")
 def check_mix_back(mix_back: float) -> float:
     """``mix_back`` as a float in [0, 1], or a ValueError naming the option."""
     try:
-        value = float(mix_back)
+        value = float("nan") if isinstance(mix_back, bool) else float(mix_back)
     except (TypeError, ValueError):
         value = float("nan")
     if not 0.0 <= value <= 1.0:  # also rejects NaN
