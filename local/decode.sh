@@ -31,7 +31,8 @@ Enhance data/<set> for each of --sets with every model of --models and every pee
 . utils/parse_options.sh
 . local/lib.sh
 expect_args 0 "$@"
-[ -z "${decode_model_config}" ] || [ -f "${decode_model_config}" ] ||
+# the model-config overrides are needed only when there are models to decode
+[ -z "${models// /}" ] || [ -z "${decode_model_config}" ] || [ -f "${decode_model_config}" ] ||
     die "--decode-model-config ${decode_model_config}: no such file"
 
 decode_model() { # decode_model <exp-dir> <data-dir> <decode-dir>
