@@ -38,6 +38,7 @@ expect_args 0 "$@"
 decode_model() { # decode_model <exp-dir> <data-dir> <decode-dir>
     local exp_dir=$1 data_dir=$2 decode_dir=$3 key _nj logdir
     local model_file=${exp_dir}/${model}
+    # the checkpoint and the model config first: local/seed_runs.sh compares the lines after them
     key=$(key_of "file:${model_file}" "file:${exp_dir}/config.yaml" "file:${decode_config}" \
         ${decode_model_config:+"file:${decode_model_config}"} "fs=${fs}" "$(data_key "${data_dir}")")
     if step_done "${decode_dir}" "${key}"; then
